@@ -1,0 +1,53 @@
+// Compilation of a scheduled convolution pipeline for a target: object code linked
+// into a loadable shared object, or the human-readable forms (statement, HTML,
+// assembly). Internal header (includes Halide.h).
+//
+// One code path serves run-time compilation and (later) the disk cache and AOT:
+// each kernel is compiled with Halide's NoRuntime feature and finds the one Halide
+// runtime of the process (runtime/halide_runtime_library.h) when it is loaded.
+// Halide's exceptions stop here: every function returns a Status.
+#pragma once
+
+#include <string>
+
+#include "Halide.h"
+#include "convjit/status.h"
+#include "lowering.h"
+
+namespace convjit {
+
+// "host" or a Halide target string ("x86-64-linux-avx2-fma", ...). The result is
+// the host's or the given target; errors name the string and the rule.
+StatusOr<Halide::Target> resolve_target(const std::string& text);
+
+// Compiles `algorithm` (already scheduled) to an object file exporting
+// `function_name(halide_buffer_t*...)` and `function_name_argv(void**)`, without
+// a Halide runtime of its own.
+Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& target,
+                         const std::string& function_name, const std::string& object_path);
+
+// Links object files into a shared object with the system C++ compiler driver
+// ($CONVJIT_CXX, else the compiler convjit was built with, else "c++").
+Status link_shared_object(const std::vector<std::string>& objects, const std::string& so_path);
+
+enum class ReadableForm { kStmt, kHtml, kAssembly, kObject };
+// Writes what Halide generates for the scheduled `algorithm` in the given form
+// (the object form includes a Halide runtime so that it links on its own).
+Status write_generated_code(const ConvAlgorithm& algorithm, const Halide::Target& target,
+                            const std::string& function_name, ReadableForm form,
+                            const std::string& path);
+
+// Runs `body`, turning a Halide exception into an internal Status prefixed by `what`.
+template <typename Body>
+Status catch_halide_errors(const std::string& what, Body&& body) {
+  try {
+    body();
+  } catch (const Halide::Error& e) {
+    return Status::internal(what + ": Halide error: " + e.what());
+  } catch (const std::exception& e) {
+    return Status::internal(what + ": " + e.what());
+  }
+  return Status();
+}
+
+}  // namespace convjit

@@ -1,0 +1,50 @@
+// CompiledKernel: loaded machine code for one cache key; KernelImpl: a request's
+// view of it (the spec as the caller wrote it, which may differ from the canonical
+// spec the code was compiled for only in how it is written).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "convjit/conv_spec.h"
+
+namespace convjit {
+
+// Owns a loaded shared object; unloads it when the last Kernel using it is gone.
+class CompiledKernel {
+ public:
+  using ArgvFunction = int (*)(void**);
+  CompiledKernel(void* library, ArgvFunction entry, std::string target, std::string schedule,
+                 std::string key, double compile_seconds)
+      : library_(library), entry_(entry), target_(std::move(target)), schedule_(std::move(schedule)),
+        key_(std::move(key)), compile_seconds_(compile_seconds) {}
+  ~CompiledKernel();
+  CompiledKernel(const CompiledKernel&) = delete;
+  CompiledKernel& operator=(const CompiledKernel&) = delete;
+
+  ArgvFunction entry() const { return entry_; }
+  const std::string& target() const { return target_; }
+  const std::string& schedule() const { return schedule_; }
+  const std::string& key() const { return key_; }
+  double compile_seconds() const { return compile_seconds_; }
+
+ private:
+  void* library_;
+  ArgvFunction entry_;
+  std::string target_, schedule_, key_;
+  double compile_seconds_;
+};
+
+class KernelImpl {
+ public:
+  KernelImpl(ConvSpec spec, std::shared_ptr<const CompiledKernel> code)
+      : spec_(std::move(spec)), code_(std::move(code)) {}
+  const ConvSpec& spec() const { return spec_; }
+  const CompiledKernel& code() const { return *code_; }
+
+ private:
+  ConvSpec spec_;
+  std::shared_ptr<const CompiledKernel> code_;
+};
+
+}  // namespace convjit

@@ -1,0 +1,98 @@
+// Builds and loads the process's one Halide runtime; scratch directories for
+// intermediate object files.
+#include "halide_runtime_library.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "pipeline_compiler.h"
+
+namespace convjit {
+namespace {
+
+thread_local std::string last_error;
+
+// Installed as Halide's error handler: keeps the message for the failing call to
+// return as a Status instead of printing it.
+extern "C" void record_halide_error(void* /*user_context*/, const char* message) {
+  last_error = message ? message : "unknown Halide runtime error";
+  while (!last_error.empty() && (last_error.back() == '\n')) last_error.pop_back();
+}
+
+}  // namespace
+
+std::mutex& halide_compile_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+StatusOr<ScratchDirectory> ScratchDirectory::create() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/convjit-XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) {
+    return Status::internal("cannot create a scratch directory from '" + templ + "': " + std::strerror(errno));
+  }
+  return ScratchDirectory(templ);
+}
+
+ScratchDirectory::~ScratchDirectory() {
+  if (path_.empty()) return;
+  if (DIR* dir = opendir(path_.c_str())) {
+    while (dirent* entry = readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") unlink(file(name).c_str());
+    }
+    closedir(dir);
+  }
+  rmdir(path_.c_str());
+}
+
+HalideRuntimeLibrary::HalideRuntimeLibrary(void* handle) : handle_(handle) {
+  set_num_threads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));
+  using ErrorHandler = void (*)(void*, const char*);
+  auto set_error_handler =
+      reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(dlsym(handle_, "halide_set_error_handler"));
+  CONVJIT_CHECK(set_num_threads_ && set_error_handler, "Halide runtime lacks its entry points");
+  set_error_handler(&record_halide_error);
+}
+
+StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& kernel_target) {
+  static std::mutex mutex;
+  static HalideRuntimeLibrary* instance = nullptr;  // never unloaded: kernels may outlive everything
+  std::lock_guard<std::mutex> lock(mutex);
+  if (instance) return instance;
+
+  auto scratch = ScratchDirectory::create();
+  if (!scratch.ok()) return scratch.status();
+  const std::string object = scratch->file("halide_runtime.o");
+  const std::string library = scratch->file("halide_runtime.so");
+  // The runtime needs the kernels' OS and architecture; CPU features do not change it.
+  const Halide::Target runtime_target(kernel_target.os, kernel_target.arch, kernel_target.bits);
+  {
+    std::lock_guard<std::mutex> compile_lock(halide_compile_mutex());
+    CONVJIT_RETURN_IF_ERROR(catch_halide_errors("compiling the Halide runtime", [&] {
+      Halide::compile_standalone_runtime(object, runtime_target);
+    }));
+  }
+  CONVJIT_RETURN_IF_ERROR(link_shared_object({object}, library));
+  void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle) return Status::internal(std::string("cannot load the Halide runtime: ") + dlerror());
+  instance = new HalideRuntimeLibrary(handle);
+  return instance;
+}
+
+void HalideRuntimeLibrary::set_num_threads(int threads) const { set_num_threads_(threads); }
+
+std::string HalideRuntimeLibrary::take_last_error() {
+  std::string message;
+  message.swap(last_error);
+  return message;
+}
+
+}  // namespace convjit

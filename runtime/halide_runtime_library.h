@@ -1,0 +1,54 @@
+// The process's one Halide runtime (thread pool, error handler, allocator), shared
+// by every kernel convjit loads.
+//
+// Kernels are compiled with Halide's NoRuntime feature, so their halide_* symbols
+// stay undefined; this library compiles Halide's standalone runtime once per
+// process, links it into a shared object and loads it with RTLD_GLOBAL before any
+// kernel, so every kernel binds to the same thread pool. Thread-safe.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "Halide.h"
+#include "convjit/status.h"
+
+namespace convjit {
+
+class HalideRuntimeLibrary {
+ public:
+  // Loads the runtime on first call (about a second); later calls return it at once.
+  static StatusOr<HalideRuntimeLibrary*> get(const Halide::Target& kernel_target);
+
+  void set_num_threads(int threads) const;
+
+  // The last message Halide's runtime reported on this thread, cleared by the read.
+  static std::string take_last_error();
+
+ private:
+  explicit HalideRuntimeLibrary(void* handle);
+  void* handle_;
+  int (*set_num_threads_)(int) = nullptr;
+};
+
+// A fresh private directory for intermediate files, removed with its contents on
+// destruction (the compiled code stays usable: loaded objects survive unlinking).
+class ScratchDirectory {
+ public:
+  static StatusOr<ScratchDirectory> create();
+  ScratchDirectory(ScratchDirectory&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ~ScratchDirectory();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  explicit ScratchDirectory(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Serializes Halide lowering and code generation: Halide 14 does not promise that
+// compiling several pipelines on several threads at once is safe.
+std::mutex& halide_compile_mutex();
+
+}  // namespace convjit
