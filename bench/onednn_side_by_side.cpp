@@ -17,6 +17,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "convjit/descriptor.h"
@@ -128,13 +129,18 @@ int main(int argc, char** argv) {
     descriptors = {"mb1ic64ih56oc64oh56kh3ph1n\"resnet_50:res2a_branch2b\"",
                    "g32mb1ic32ih112oc32oh112kh3ph1n\"mobilenet_v2:conv2_1/dw\""};
   }
-  // Idle OpenMP workers must not spin on the cores convjit is being timed on.
-  setenv("OMP_WAIT_POLICY", "passive", 1);
+  // Idle OpenMP workers must not spin on the cores convjit is being timed on. libgomp
+  // reads its settings when it loads, before main: set them and start again.
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    std::perror("re-executing with OMP_WAIT_POLICY=passive");
+  }
   omp_set_num_threads(threads);
   convjit::set_num_threads(threads);
   const double peak = convjit::bench::measure_fma_peak_gflops(threads);
-  std::printf("threads=%d (Halide pool and OpenMP), OMP_WAIT_POLICY=passive, repeat=%d, medians after warm-up\n",
-              threads, repeat);
+  std::printf("threads=%d (Halide pool and OpenMP), OMP_WAIT_POLICY=%s, repeat=%d, medians after warm-up\n",
+              threads, std::getenv("OMP_WAIT_POLICY"), repeat);
   std::printf("measured FMA peak: %.1f GFLOP/s\n", peak);
   std::printf("%-34s %9s %9s %8s %9s %9s %9s %7s %7s\n", "layer", "compile_s", "convjit", "peak%",
               "dnnl_blk", "dnnl_nchw", "ratio_blk", "ratio_nchw", "");
