@@ -214,10 +214,14 @@ Status check_32bit_indexing(const ConvSpec& s) {
       {"weights", saturating_product({w[0], w[1], w[2], w[3], weight_rank(s) == 5 ? w[4] : 1})},
   };
   for (const Tensor& t : tensors) {
-    if (saturating_product({t.elements, bytes}) > kMaxTensorBytes)
-      return Status::invalid_spec(cat(t.name, " tensor of ", t.elements, " ", to_string(s.dtype),
+    if (saturating_product({t.elements, bytes}) > kMaxTensorBytes) {
+      const std::string count = t.elements == std::numeric_limits<int64_t>::max()
+                                    ? std::string("more than 2^63")
+                                    : std::to_string(t.elements);
+      return Status::invalid_spec(cat(t.name, " tensor of ", count, " ", to_string(s.dtype),
                                       " elements: every tensor must be smaller than 2^31 bytes "
                                       "(the kernels use 32-bit indexing)"));
+    }
   }
   // Positions read in the padded input (and written in a transposed output) must
   // also fit: stride*(out-1) + dilated kernel spans the padded extent.

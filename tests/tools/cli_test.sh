@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Command-line tests of `convjit`: help texts, one-line errors with the right exit code
+# and no output file for every kind of bad input, info's JSON, and small runs whose
+# output is known exactly.
+#
+# usage: cli_test.sh PATH/TO/convjit PATH/TO/npy_helper
+set -u
+
+CONVJIT=${1:?usage: cli_test.sh CONVJIT NPY_HELPER}
+NPY=${2:?usage: cli_test.sh CONVJIT NPY_HELPER}
+# Absolute, because the test runs inside its scratch directory.
+CONVJIT=$(realpath "$CONVJIT")
+NPY=$(realpath "$NPY")
+for tool in "$CONVJIT" "$NPY"; do
+  if [ ! -x "$tool" ]; then echo "cli_test: $tool is not an executable" >&2; exit 1; fi
+done
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/convjit_cli_test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+PYTHON=
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; fi
+
+failures=0
+checks=0
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# Runs convjit with the given arguments; sets rc, and leaves stdout/stderr in files.
+run_convjit() {
+  "$CONVJIT" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
+  rc=$?
+}
+
+# expect_error CODE DST ARGS...: convjit ARGS must exit with CODE, print exactly one
+# line on stderr starting with "convjit: error: " and nothing on stdout, and leave
+# neither DST nor a temporary file next to it (DST "-" when there is none).
+expect_error() {
+  local code=$1 dst=$2
+  shift 2
+  checks=$((checks + 1))
+  run_convjit "$@"
+  local what="convjit $*"
+  if [ "$rc" -ne "$code" ]; then fail "$what: exit $rc, expected $code; stderr: $(cat "$WORK/stderr")"; fi
+  local lines
+  lines=$(wc -l <"$WORK/stderr")
+  if [ "$lines" -ne 1 ]; then fail "$what: $lines lines on stderr, expected 1: $(cat "$WORK/stderr")"; fi
+  if [ "$(head -c 16 "$WORK/stderr")" != "convjit: error: " ]; then
+    fail "$what: stderr does not start with 'convjit: error: ': $(cat "$WORK/stderr")"
+  fi
+  if [ -s "$WORK/stdout" ]; then fail "$what: wrote to stdout on error: $(head -c 200 "$WORK/stdout")"; fi
+  if [ "$dst" != "-" ]; then
+    if [ -e "$dst" ]; then fail "$what: left $dst behind"; fi
+    local leftovers
+    leftovers=$(find "$(dirname "$dst")" -maxdepth 1 -name ".*.tmp-*" 2>/dev/null)
+    if [ -n "$leftovers" ]; then fail "$what: left temporary files: $leftovers"; fi
+  fi
+}
+
+# expect_help ARGS...: exit 0, usage text on stdout, nothing on stderr.
+expect_help() {
+  checks=$((checks + 1))
+  run_convjit "$@"
+  if [ "$rc" -ne 0 ]; then fail "convjit $*: exit $rc, expected 0"; fi
+  if ! grep -q "^usage: convjit" "$WORK/stdout"; then fail "convjit $*: no usage text on stdout"; fi
+  if [ -s "$WORK/stderr" ]; then fail "convjit $*: wrote to stderr: $(cat "$WORK/stderr")"; fi
+}
+
+# expect_values FILE "v1 v2 ...": the .npy FILE holds exactly these values.
+expect_values() {
+  checks=$((checks + 1))
+  local got
+  got=$("$NPY" print "$1" | tail -n +2 | tr '\n' ' ' | sed 's/ $//')
+  if [ "$got" != "$2" ]; then fail "$1 holds '$got', expected '$2'"; fi
+}
+
+cd "$WORK" || exit 1
+mkdir out
+
+# ---- Inputs: a 1x1x3x3 image 0..8 and a 3x3 box filter -----------------------------
+D=mb1ic1ih3iw3oc1oh3ow3kh3kw3ph1pw1   # same-size 3x3 convolution
+"$NPY" write src.npy f32 1,1,3,3 iota
+"$NPY" write wei.npy f32 1,1,3,3 const:1
+"$NPY" write bia.npy f32 1 0.5
+"$NPY" write src16.npy f16 1,1,3,3 iota
+"$NPY" write wei16.npy f16 1,1,3,3 const:1
+"$NPY" write src_shape.npy f32 1,1,3,4 iota
+"$NPY" write wei5d.npy f32 1,1,1,3,3 const:1
+"$NPY" write bia2.npy f32 2 0,0
+"$NPY" raw f64.npy "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 3, 3), }" 72
+"$NPY" raw fortran.npy "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 1, 3, 3), }" 36
+"$NPY" raw bigendian.npy "{'descr': '>f4', 'fortran_order': False, 'shape': (1, 1, 3, 3), }" 36
+"$NPY" raw baddict.npy "{'descr': '<f4', 'fortran_order': False, 'shape': [1, 1, 3, 3], }" 36
+"$NPY" raw shortdata.npy "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 3, 3), }" 35
+"$NPY" raw huge.npy "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 3, 3), }" 36
+"$NPY" raw negative.npy "{'descr': '<f4', 'fortran_order': False, 'shape': (1, -1, 3, 3), }" 36
+head -c 30 src.npy >truncheader.npy
+echo "just some text, not an array" >text.npy
+mkdir dir.npy
+touch unreadable.npy
+chmod 000 unreadable.npy
+
+RUN=(run "$D" --wei wei.npy --dst out/y.npy)
+
+# ---- Help ---------------------------------------------------------------------------
+expect_help --help
+expect_help -h
+expect_help help
+for c in run info compile; do
+  expect_help help "$c"
+  expect_help "$c" --help
+  expect_help "$c" -h
+done
+expect_help run "$D" --src src.npy --help   # --help wins over everything else
+
+# No command or an unknown one: usage on stderr, exit 2.
+for args in "" "frobnicate" "help frobnicate"; do
+  checks=$((checks + 1))
+  # shellcheck disable=SC2086
+  run_convjit $args
+  if [ "$rc" -ne 2 ]; then fail "convjit $args: exit $rc, expected 2"; fi
+  if ! grep -q "^usage: convjit" "$WORK/stderr"; then fail "convjit $args: no usage on stderr"; fi
+  if ! grep -q "^convjit: error: " "$WORK/stderr"; then fail "convjit $args: no error line"; fi
+  if [ -s "$WORK/stdout" ]; then fail "convjit $args: wrote to stdout"; fi
+done
+
+# ---- Usage errors: exit 2 -----------------------------------------------------------
+expect_error 2 out/y.npy run "$D" --wei wei.npy --dst out/y.npy                    # no --src
+expect_error 2 out/y.npy run "$D" --src src.npy --dst out/y.npy                    # no --wei
+expect_error 2 - run "$D" --src src.npy --wei wei.npy                              # no --dst
+expect_error 2 out/y.npy run --src src.npy --wei wei.npy --dst out/y.npy           # no descriptor
+expect_error 2 out/y.npy "${RUN[@]}" --src                                         # value missing
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy --src src.npy                   # repeated
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy --frobnicate                    # unknown option
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy -x                              # unknown short option
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy mb1ic1ih3oc1oh3kh3ph1           # two descriptors
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy --padding-mode                  # value missing
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy --bias                          # --bias, no --bia
+expect_error 2 out/y.npy "${RUN[@]}" --src src.npy --emit stmt                     # compile's option
+expect_error 2 - info
+expect_error 2 - info "$D" --src src.npy
+expect_error 2 - info --batch shapes.txt "$D"
+expect_error 2 - compile "$D" -o out/k.stmt
+expect_error 2 out/k.stmt compile "$D" --emit stmt
+expect_error 2 out/k.stmt compile "$D" --emit pdf -o out/k.stmt
+
+# ---- Input errors: exit 1 -----------------------------------------------------------
+expect_error 1 out/y.npy run mb1icXih3oc1oh3kh3ph1 --src src.npy --wei wei.npy --dst out/y.npy
+expect_error 1 out/y.npy run mb1ic1ih3oc1oh3kh3ph1foo --src src.npy --wei wei.npy --dst out/y.npy
+expect_error 1 out/y.npy run g2mb1ic3ih3oc2oh3kh3ph1 --src src.npy --wei wei.npy --dst out/y.npy
+expect_error 1 out/y.npy run mb1ic1ih3oc1oh3kh0 --src src.npy --wei wei.npy --dst out/y.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --padding-mode mirror
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --cover-all --padding-mode reflect
+expect_error 1 out/y.npy "${RUN[@]}" --src missing.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src dir.npy
+if [ "$(id -u)" -ne 0 ]; then   # root reads mode-000 files
+  expect_error 1 out/y.npy "${RUN[@]}" --src unreadable.npy
+fi
+expect_error 1 out/y.npy "${RUN[@]}" --src src_shape.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src src16.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --dt f16
+for bad in f64 fortran bigendian baddict shortdata huge negative truncheader text; do
+  expect_error 1 out/y.npy "${RUN[@]}" --src "$bad.npy"
+done
+expect_error 1 out/y.npy run "$D" --src src.npy --wei wei5d.npy --dst out/y.npy
+expect_error 1 out/y.npy run "$D" --src src.npy --wei wei.npy --wtag goihw --dst out/y.npy
+expect_error 1 out/y.npy run "$D" --src src.npy --wei fortran.npy --dst out/y.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --bia bia2.npy
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --bia missing.npy
+expect_error 1 out/missing_dir/y.npy run "$D" --src src.npy --wei wei.npy --dst out/missing_dir/y.npy
+expect_error 1 - run "$D" --src src.npy --wei wei.npy --dst out
+expect_error 1 out/y.npy "${RUN[@]}" --src src.npy --target not-a-target
+expect_error 1 - info mb1icXih3
+expect_error 1 - info g3mb1ic10ih8oc9oh8kh3ph1
+expect_error 1 - info --batch missing_shapes.txt
+printf '%s\n' "$D" "mb1icXih3" >bad_shapes.txt
+expect_error 1 - info --batch bad_shapes.txt
+expect_error 1 out/missing_dir/k.stmt compile "$D" --emit stmt -o out/missing_dir/k.stmt
+
+# An existing --dst survives a failed run untouched.
+echo "keep me" >out/keep.npy
+expect_error 1 - run "$D" --src shortdata.npy --wei wei.npy --dst out/keep.npy
+checks=$((checks + 1))
+if [ "$(cat out/keep.npy)" != "keep me" ]; then fail "a failed run changed an existing --dst"; fi
+if [ -n "$(find out -name '.*.tmp-*')" ]; then fail "a failed run left temporary files in out/"; fi
+
+# ---- info ---------------------------------------------------------------------------
+checks=$((checks + 1))
+run_convjit info --padding-mode reflect mb1ic3ih8iw9oc4oh8ow9kh3kw3ph1pw1dh0dw0nmy_layer
+if [ "$rc" -ne 0 ]; then fail "info: exit $rc: $(cat "$WORK/stderr")"; fi
+if [ "$(wc -l <"$WORK/stdout")" -ne 1 ]; then fail "info: expected one line of JSON"; fi
+for field in '"n": 1' '"c_in": 3' '"h_in": 8' '"w_in": 9' '"c_out": 4' '"pad_bottom": 1' \
+             '"dilation_h": 1' '"padding_mode": "reflect"' '"wtag": "oihw"' '"bias": false' \
+             '"output_shape": \[1, 4, 8, 9\]' '"weight_shape": \[4, 3, 3, 3\]' '"name": "my_layer"' \
+             '"flops": 15552' '"canonical_key": ' '"hash": "[0-9a-f]\{16\}"' '"descriptor": '; do
+  if ! grep -q "$field" "$WORK/stdout"; then fail "info: no $field in $(cat "$WORK/stdout")"; fi
+done
+if [ -n "$PYTHON" ]; then
+  if ! "$PYTHON" -c 'import json,sys; json.load(sys.stdin)' <"$WORK/stdout"; then
+    fail "info: output is not JSON: $(cat "$WORK/stdout")"
+  fi
+fi
+# The canonical descriptor parses back to the same key.
+run_convjit info --padding-mode reflect mb1ic3ih8iw9oc4oh8ow9kh3kw3ph1pw1
+key=$(sed 's/.*"canonical_key": "\([^"]*\)".*/\1/' "$WORK/stdout")
+desc=$(sed 's/.*"descriptor": "\([^"]*\)".*/\1/' "$WORK/stdout")
+run_convjit info --padding-mode reflect "$desc"
+checks=$((checks + 1))
+if ! grep -qF "\"canonical_key\": \"$key\"" "$WORK/stdout"; then
+  fail "info: descriptor '$desc' does not parse back to key '$key': $(cat "$WORK/stdout")"
+fi
+
+# Transposed, grouped, 5-D weights, bias.
+checks=$((checks + 1))
+run_convjit info --deconv --wtag goihw --bias --dt f16 g2mb1ic4ih5oc6oh10kh3sh2ph1
+if [ "$rc" -ne 0 ]; then fail "info --deconv: exit $rc: $(cat "$WORK/stderr")"; fi
+for field in '"transposed": true' '"groups": 2' '"weight_shape": \[2, 3, 2, 3, 3\]' '"bias": true' \
+             '"dtype": "f16"' '"output_padding_h": 1' '"output_shape": \[1, 6, 10, 10\]'; do
+  if ! grep -q "$field" "$WORK/stdout"; then fail "info --deconv: no $field in $(cat "$WORK/stdout")"; fi
+done
+
+# --batch: one JSON object per problem line.
+printf '# a comment\n%s\n\n--deconv mb1ic4ih5oc2oh10kh2sh2 # transposed\n' "$D" >shapes.txt
+checks=$((checks + 1))
+run_convjit info --batch shapes.txt
+if [ "$rc" -ne 0 ]; then fail "info --batch: exit $rc: $(cat "$WORK/stderr")"; fi
+if [ "$(wc -l <"$WORK/stdout")" -ne 2 ]; then fail "info --batch: expected 2 lines: $(cat "$WORK/stdout")"; fi
+if [ -n "$PYTHON" ]; then
+  if ! "$PYTHON" -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$WORK/stdout"; then
+    fail "info --batch: a line is not JSON"
+  fi
+fi
+
+# ---- run ----------------------------------------------------------------------------
+# 3x3 box filter over 0..8 with zero padding, plus a bias of 0.5.
+checks=$((checks + 1))
+echo "stale" >out/y.npy
+run_convjit run "$D" --src src.npy --wei wei.npy --bia bia.npy --dst out/y.npy
+if [ "$rc" -ne 0 ]; then fail "run: exit $rc: $(cat "$WORK/stderr")"; fi
+expect_values out/y.npy "8.5 15.5 12.5 21.5 36.5 27.5 20.5 33.5 24.5"
+if [ -n "$(find out -name '.*.tmp-*')" ]; then fail "run left temporary files in out/"; fi
+checks=$((checks + 1))
+if [ -n "$PYTHON" ] && "$PYTHON" -c 'import numpy' 2>/dev/null; then
+  "$PYTHON" -c 'import numpy as np, sys; a = np.load(sys.argv[1]); assert a.dtype == np.float32 and a.shape == (1, 1, 3, 3), (a.dtype, a.shape)' out/y.npy ||
+    fail "run: NumPy cannot load the output"
+fi
+
+# The same in float16 (the values are exact in it), through the --opt=value form.
+checks=$((checks + 1))
+run_convjit run --dt=f16 "$D" --src=src16.npy --wei=wei16.npy --dst=out/y16.npy
+if [ "$rc" -ne 0 ]; then fail "run --dt f16: exit $rc: $(cat "$WORK/stderr")"; fi
+expect_values out/y16.npy "8 15 12 21 36 27 20 33 24"
+
+# ---- compile ------------------------------------------------------------------------
+checks=$((checks + 1))
+run_convjit compile "$D" --emit stmt -o out/k.stmt
+if [ "$rc" -ne 0 ]; then fail "compile --emit stmt: exit $rc: $(cat "$WORK/stderr")"; fi
+if [ ! -s out/k.stmt ]; then fail "compile --emit stmt: out/k.stmt is missing or empty"; fi
+if [ -n "$(find out -name '.*.tmp-*')" ]; then fail "compile left temporary files in out/"; fi
+
+chmod 600 unreadable.npy
+if [ "$failures" -ne 0 ]; then
+  echo "cli_test: $failures of $checks checks failed" >&2
+  exit 1
+fi
+echo "cli_test: all $checks checks passed"

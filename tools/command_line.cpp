@@ -1,0 +1,246 @@
+// Argument routing, usage texts, error reporting and command dispatch of the convjit tool.
+#include "command_line.h"
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "commands.h"
+#include "convjit/descriptor.h"
+
+namespace convjit {
+namespace {
+
+const char kProblemOptions[] =
+    "Problem options (what the descriptor cannot say):\n"
+    "  --deconv                      the descriptor describes a transposed convolution\n"
+    "                                (i* entries are its input, o* its output)\n"
+    "  --padding-mode MODE           zeros (default) | reflect | replicate | circular\n"
+    "  --conv-mode MODE              cross_correlation (default) | convolution\n"
+    "  --cover-all                   Chainer's cover_all: one more output row/column when\n"
+    "                                the last stride does not reach the end\n"
+    "  --wtag LAYOUT                 weight layout: oihw (default) | goihw (5-D) | iohw\n"
+    "                                (default with --deconv) | mihw (depthwise)\n"
+    "  --dt TYPE                     f32 (default) | f16\n"
+    "  --compute-mode MODE           default | float32 (f16 data, f32 accumulation)\n"
+    "  --bias                        the convolution adds a bias\n";
+
+const char kDescriptor[] =
+    "DESCRIPTOR is oneDNN benchdnn's convolution problem descriptor:\n"
+    "  gXmbX_icXihXiwX_ocXohXowX_khXkwX_shXswX_phXpwX_dhXdwX_nNAME\n"
+    "  entries in any order, '_' optional, n (a name) last; mb defaults to 2, strides to 1;\n"
+    "  w entries copy h entries when absent; dh/dw are 0-based (dense = 0); ph/pw are\n"
+    "  top/left padding, bottom/right padding is derived from oh/ow.\n"
+    "  Example: mb1ic64ih56oc64oh56kh3ph1\n";
+
+std::string general_usage() {
+  return "usage: convjit COMMAND [options] DESCRIPTOR\n"
+         "\n"
+         "A JIT convolution compiler on Halide: runs, describes or compiles one convolution.\n"
+         "\n"
+         "Commands:\n"
+         "  run      run a convolution on .npy tensors and write the output as .npy\n"
+         "  info     print the resolved spec, shapes, flops and cache key as JSON\n"
+         "  compile  write what Halide generates for a convolution (stmt, html, asm, object)\n"
+         "  help     print this text, or 'convjit help COMMAND' for a command's options\n"
+         "\n"
+         "'convjit COMMAND --help' prints the options of a command.\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions +
+         "\n"
+         "Exit status: 0 on success, 1 on bad input or a failed compile or run, 2 on a\n"
+         "usage error. Errors are one line on stderr starting with 'convjit: error: '.\n";
+}
+
+std::string run_usage() {
+  return "usage: convjit run [problem options] DESCRIPTOR --src X.npy --wei W.npy\n"
+         "                   [--bia B.npy] --dst Y.npy [--target host]\n"
+         "\n"
+         "Runs the convolution on NumPy .npy tensors (C order, little-endian '<f4' for\n"
+         "--dt f32, '<f2' for --dt f16) and writes the output as .npy. The output file is\n"
+         "written to a temporary file and renamed, so --dst is never left partial.\n"
+         "\n"
+         "Tensors (NCHW activations):\n"
+         "  --src FILE     input, shape (mb, ic, ih, iw)\n"
+         "  --wei FILE     weights in the --wtag layout: oihw (oc, ic/g, kh, kw),\n"
+         "                 goihw (g, oc/g, ic/g, kh, kw), iohw (ic, oc/g, kh, kw),\n"
+         "                 mihw (oc/ic, ic, kh, kw)\n"
+         "  --bia FILE     bias, shape (oc,); giving it adds a bias (implies --bias)\n"
+         "  --dst FILE     output, shape (mb, oc, oh, ow)\n"
+         "  --target T     'host' (default) or a Halide target string\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions;
+}
+
+std::string info_usage() {
+  return "usage: convjit info [problem options] DESCRIPTOR\n"
+         "       convjit info --batch FILE\n"
+         "\n"
+         "Prints the resolved spec as one JSON object: every spec field (dilation 1-based,\n"
+         "four-sided padding), input/weight/output shapes, flops, the canonical descriptor,\n"
+         "the canonical cache key, its hash and the name if the descriptor gives one.\n"
+         "\n"
+         "  --batch FILE   read problems from a shape file (one problem a line, written as\n"
+         "                 on the command line, '#' comments) and print one JSON object per\n"
+         "                 line; no descriptor or problem options on the command line then\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions;
+}
+
+std::string compile_usage() {
+  return "usage: convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE\n"
+         "                       [--target host]\n"
+         "\n"
+         "Writes what Halide generates for the convolution.\n"
+         "\n"
+         "  --emit FORMAT  stmt | html | asm | object\n"
+         "  -o FILE        output file (written to a temporary file, then renamed)\n"
+         "  --target T     'host' (default) or a Halide target string\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions;
+}
+
+bool is_help(const std::string& arg) { return arg == "--help" || arg == "-h"; }
+
+}  // namespace
+
+std::string usage_text(const std::string& command) {
+  if (command == "run") return run_usage();
+  if (command == "info") return info_usage();
+  if (command == "compile") return compile_usage();
+  return general_usage();
+}
+
+bool route_arguments(const std::string& command, const std::vector<std::string>& args,
+                     const std::vector<ToolOption>& tool_options, RoutedArguments* routed,
+                     CommandError* error) {
+  *routed = RoutedArguments();
+  for (const std::string& arg : args) {
+    if (is_help(arg)) {
+      routed->help = true;
+      return true;
+    }
+  }
+  auto usage_error = [&](const std::string& message) {
+    error->message = message + " (see 'convjit " + command + " --help')";
+    error->exit_code = kExitUsage;
+    return false;
+  };
+  std::vector<std::string> problem_options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.empty() || arg[0] != '-' || arg == "-") {
+      if (!routed->descriptor.empty()) {
+        return usage_error("unexpected argument '" + arg + "': the descriptor was already given as '" +
+                           routed->descriptor + "'; a command takes one descriptor");
+      }
+      if (arg.empty()) return usage_error("the descriptor is an empty string");
+      routed->descriptor = arg;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    const ToolOption* tool = nullptr;
+    for (const ToolOption& option : tool_options) {
+      if (name == option.name) tool = &option;
+    }
+    if (tool != nullptr) {
+      if (routed->options.count(name) != 0) {
+        return usage_error("option " + name + " is given twice");
+      }
+      std::string value;
+      if (!tool->takes_value) {
+        if (eq != std::string::npos) return usage_error("option " + name + " takes no value");
+      } else if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return usage_error("option " + name + " is missing its value");
+      }
+      if (tool->takes_value && value.empty()) {
+        return usage_error("option " + name + " has an empty value");
+      }
+      routed->options[name] = value;
+      continue;
+    }
+    bool takes_value = false;
+    if (is_problem_option(arg, &takes_value)) {
+      problem_options.push_back(arg);
+      if (takes_value) {
+        if (i + 1 >= args.size()) return usage_error("option " + name + " is missing its value");
+        problem_options.push_back(args[++i]);
+      }
+      continue;
+    }
+    return usage_error("unknown option '" + name + "' for 'convjit " + command + "'");
+  }
+  routed->problem_tokens = problem_options;
+  if (!routed->descriptor.empty()) routed->problem_tokens.push_back(routed->descriptor);
+  return true;
+}
+
+int report_error(const std::string& message, int exit_code) {
+  // One line whatever the message holds: callers (and tests) rely on it.
+  std::string line;
+  bool pending_break = false;
+  for (char c : message) {
+    if (c == '\n' || c == '\r') {
+      pending_break = !line.empty();
+      continue;
+    }
+    if (pending_break) {
+      line += "; ";
+      pending_break = false;
+    }
+    line += c;
+  }
+  if (line.empty()) line = "unknown error";
+  std::fflush(stdout);
+  std::fprintf(stderr, "convjit: error: %s\n", line.c_str());
+  return exit_code;
+}
+
+int report_error(const CommandError& error) { return report_error(error.message, error.exit_code); }
+
+int report_error(const Status& status) { return report_error(status.message(), kExitFailure); }
+
+int run_command_line(const std::vector<std::string>& args) {
+  try {
+    if (args.empty()) {
+      std::fputs(general_usage().c_str(), stderr);
+      return report_error("no command given; expected run, info, compile or help", kExitUsage);
+    }
+    const std::string& command = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (is_help(command)) {
+      std::fputs(general_usage().c_str(), stdout);
+      return kExitOk;
+    }
+    if (command == "help") {
+      if (rest.size() > 1) return report_error("'convjit help' takes at most one command", kExitUsage);
+      std::string topic = rest.empty() ? "" : rest[0];
+      if (!topic.empty() && topic != "run" && topic != "info" && topic != "compile") {
+        std::fputs(general_usage().c_str(), stderr);
+        return report_error("unknown command '" + topic + "'; expected run, info or compile",
+                            kExitUsage);
+      }
+      std::fputs(usage_text(topic).c_str(), stdout);
+      return kExitOk;
+    }
+    if (command == "run") return run_command(rest);
+    if (command == "info") return info_command(rest);
+    if (command == "compile") return compile_command(rest);
+    std::fputs(general_usage().c_str(), stderr);
+    return report_error("unknown command '" + command + "'; expected run, info, compile or help",
+                        kExitUsage);
+  } catch (const std::bad_alloc&) {
+    return report_error("out of memory", kExitFailure);
+  } catch (const std::exception& e) {
+    return report_error(std::string("internal error: ") + e.what(), kExitFailure);
+  } catch (...) {
+    return report_error("internal error: unknown exception", kExitFailure);
+  }
+}
+
+}  // namespace convjit

@@ -1,0 +1,17 @@
+// The convjit commands. Each takes the arguments after its name and returns the process
+// exit code, having printed its result to stdout or one error line to stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace convjit {
+
+// convjit run [problem options] DESCRIPTOR --src X.npy --wei W.npy [--bia B.npy] --dst Y.npy
+int run_command(const std::vector<std::string>& args);
+// convjit info [problem options] DESCRIPTOR | --batch FILE
+int info_command(const std::vector<std::string>& args);
+// convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE [--target T]
+int compile_command(const std::vector<std::string>& args);
+
+}  // namespace convjit

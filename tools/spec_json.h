@@ -1,0 +1,19 @@
+// The JSON form of a resolved problem that `convjit info` prints: every ConvSpec field,
+// the tensor shapes, flops, the canonical descriptor, cache key and hash.
+#pragma once
+
+#include <string>
+
+#include "convjit/descriptor.h"
+
+namespace convjit {
+
+// One JSON object on one line (no trailing newline) for a valid problem. Dilation is
+// 1-based and padding four-sided, as in ConvSpec; "name" is present only when the
+// descriptor gave one.
+std::string problem_to_json(const Problem& problem);
+
+// `text` as a JSON string literal, quotes included.
+std::string json_quote(const std::string& text);
+
+}  // namespace convjit
