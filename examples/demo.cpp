@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("convjit demo: host target %s\n", host_target_string().c_str());
-  std::printf("%-30s %-44s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "compile_s", "run_ms",
+  std::printf("%-30s %-58s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "compile_s", "run_ms",
               "GFLOP/s", "rel_err", "schedule");
   int failures = 0;
   for (const Problem& problem : *problems) {
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     const double error = relative_error(from_float(dst_f), reference_conv(s, src, wei, s.has_bias ? &bia : nullptr));
     const bool ok = error <= 1e-4;
     failures += ok ? 0 : 1;
-    std::printf("%-30s %-44s %9.2f %10.3f %9.1f %9.1e  %s%s\n", problem.name.c_str(),
+    std::printf("%-30s %-58s %9.2f %10.3f %9.1f %9.1e  %s%s\n", problem.name.c_str(),
                 print_descriptor(s).c_str(), kernel->compile_seconds(), median * 1e3,
                 flops(s) / median / 1e9, error, kernel->schedule().c_str(), ok ? "" : "  MISMATCH");
   }
