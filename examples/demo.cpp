@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("convjit demo: host target %s\n", host_target_string().c_str());
-  std::printf("%-30s %-58s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "compile_s", "run_ms",
+  std::printf("%-30s %-58s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "ready_s", "run_ms",
               "GFLOP/s", "rel_err", "schedule");
   int failures = 0;
   for (const Problem& problem : *problems) {
@@ -108,9 +108,9 @@ int main(int argc, char** argv) {
                 flops(s) / median / 1e9, error, kernel->schedule().c_str(), ok ? "" : "  MISMATCH");
   }
   const CacheStats stats = Runtime::global().stats();
-  std::printf("kernels compiled: %lld (%.1f s), cache hits: %lld; %s\n",
-              static_cast<long long>(stats.misses), stats.compile_seconds,
-              static_cast<long long>(stats.hits),
+  std::printf("kernels: %lld compiled (%.2f s), %lld loaded from the disk cache (%.3f s), %lld memory hits; %s\n",
+              static_cast<long long>(stats.compiles), stats.compile_seconds,
+              static_cast<long long>(stats.disk_hits), stats.load_seconds, static_cast<long long>(stats.hits),
               failures == 0 ? "all layers match the reference" : "SOME LAYERS FAILED");
   return failures == 0 ? 0 : 1;
 }

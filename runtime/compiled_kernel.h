@@ -7,6 +7,7 @@
 #include <string>
 
 #include "convjit/conv_spec.h"
+#include "shared_object_loader.h"
 
 namespace convjit {
 
@@ -14,10 +15,10 @@ namespace convjit {
 class CompiledKernel {
  public:
   using ArgvFunction = int (*)(void**);
-  CompiledKernel(void* library, ArgvFunction entry, std::string target, std::string schedule,
-                 std::string key, double compile_seconds)
+  CompiledKernel(LoadedObject library, ArgvFunction entry, std::string target, std::string schedule,
+                 std::string key, double compile_seconds, int64_t code_bytes)
       : library_(library), entry_(entry), target_(std::move(target)), schedule_(std::move(schedule)),
-        key_(std::move(key)), compile_seconds_(compile_seconds) {}
+        key_(std::move(key)), compile_seconds_(compile_seconds), code_bytes_(code_bytes) {}
   ~CompiledKernel();
   CompiledKernel(const CompiledKernel&) = delete;
   CompiledKernel& operator=(const CompiledKernel&) = delete;
@@ -26,13 +27,16 @@ class CompiledKernel {
   const std::string& target() const { return target_; }
   const std::string& schedule() const { return schedule_; }
   const std::string& key() const { return key_; }
+  // Time to make it ready: compile, or load from the disk cache.
   double compile_seconds() const { return compile_seconds_; }
+  int64_t code_bytes() const { return code_bytes_; }  // size of its shared object
 
  private:
-  void* library_;
+  LoadedObject library_;
   ArgvFunction entry_;
   std::string target_, schedule_, key_;
   double compile_seconds_;
+  int64_t code_bytes_;
 };
 
 class KernelImpl {

@@ -11,7 +11,9 @@
 #include <cstring>
 #include <mutex>
 
+#include "code_fingerprint.h"
 #include "pipeline_compiler.h"
+#include "shared_object_loader.h"
 
 namespace convjit {
 namespace {
@@ -62,18 +64,32 @@ HalideRuntimeLibrary::HalideRuntimeLibrary(void* handle) : handle_(handle) {
   set_error_handler(&record_halide_error);
 }
 
-StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& kernel_target) {
+StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& kernel_target,
+                                                           DiskCache* disk_cache) {
   static std::mutex mutex;
   static HalideRuntimeLibrary* instance = nullptr;  // never unloaded: kernels may outlive everything
   std::lock_guard<std::mutex> lock(mutex);
   if (instance) return instance;
 
+  // The runtime needs the kernels' OS and architecture; CPU features do not change it.
+  const Halide::Target runtime_target(kernel_target.os, kernel_target.arch, kernel_target.bits);
+  const std::string key = "runtime target=" + runtime_target.to_string() + " halide=" + halide_fingerprint() +
+                          " codegen=" + codegen_fingerprint();
+  if (disk_cache) {
+    auto cached = disk_cache->read(key);
+    if (cached.ok()) {
+      auto handle = load_shared_object(*cached, "halide_runtime", /*global_symbols=*/true);
+      if (handle.ok()) {
+        instance = new HalideRuntimeLibrary(handle->handle);  // its memory file stays open for good
+        return instance;
+      }
+    }
+  }
+
   auto scratch = ScratchDirectory::create();
   if (!scratch.ok()) return scratch.status();
   const std::string object = scratch->file("halide_runtime.o");
   const std::string library = scratch->file("halide_runtime.so");
-  // The runtime needs the kernels' OS and architecture; CPU features do not change it.
-  const Halide::Target runtime_target(kernel_target.os, kernel_target.arch, kernel_target.bits);
   {
     std::lock_guard<std::mutex> compile_lock(halide_compile_mutex());
     CONVJIT_RETURN_IF_ERROR(catch_halide_errors("compiling the Halide runtime", [&] {
@@ -81,6 +97,16 @@ StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& 
     }));
   }
   CONVJIT_RETURN_IF_ERROR(link_shared_object({object}, library));
+  if (disk_cache) {
+    auto bytes = read_whole_file(library);
+    if (bytes.ok()) {
+      DiskCacheEntry entry;
+      entry.key = key;
+      entry.kind = "runtime";
+      entry.target = runtime_target.to_string();
+      (void)disk_cache->write(entry, *bytes);
+    }
+  }
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!handle) return Status::internal(std::string("cannot load the Halide runtime: ") + dlerror());
   instance = new HalideRuntimeLibrary(handle);

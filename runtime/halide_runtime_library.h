@@ -11,14 +11,18 @@
 #include <string>
 
 #include "Halide.h"
+#include "convjit/disk_cache.h"
 #include "convjit/status.h"
 
 namespace convjit {
 
 class HalideRuntimeLibrary {
  public:
-  // Loads the runtime on first call (about a second); later calls return it at once.
-  static StatusOr<HalideRuntimeLibrary*> get(const Halide::Target& kernel_target);
+  // Loads the runtime on first call: from `disk_cache` when it holds one for this
+  // Halide and target (milliseconds), else by compiling it (about a second) and
+  // storing it there. Later calls return it at once.
+  static StatusOr<HalideRuntimeLibrary*> get(const Halide::Target& kernel_target,
+                                             DiskCache* disk_cache = nullptr);
 
   void set_num_threads(int threads) const;
 

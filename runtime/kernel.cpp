@@ -11,9 +11,7 @@
 
 namespace convjit {
 
-CompiledKernel::~CompiledKernel() {
-  if (library_) dlclose(library_);
-}
+CompiledKernel::~CompiledKernel() { unload_shared_object(library_); }
 
 Kernel::Kernel(std::shared_ptr<const KernelImpl> impl) : impl_(std::move(impl)) {}
 

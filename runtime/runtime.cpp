@@ -1,30 +1,43 @@
-// Runtime: the in-memory kernel cache (one compile per key, concurrent requests
-// wait for it) and the compile path spec -> algorithm -> schedule -> loaded code.
+// Runtime: the in-memory kernel cache (LRU; one compile per key, concurrent requests
+// wait for it) in front of the disk cache, and the path spec -> algorithm ->
+// schedule -> loaded code.
 #include "convjit/runtime.h"
 
 #include <dlfcn.h>
 
 #include <chrono>
 #include <future>
+#include <list>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
+#include "code_fingerprint.h"
 #include "compiled_kernel.h"
 #include "cpu_schedules.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
+#include "shared_object_loader.h"
 
 namespace convjit {
 namespace {
 
 using CompileResult = StatusOr<std::shared_ptr<const CompiledKernel>>;
 
-// The in-memory key: everything that decides the generated code. The schedule is
-// a deterministic function of (canonical spec, target) for the default heuristics,
-// so it need not be part of it yet.
+// The in-memory key: (canonical spec, target). Within one process the schedule and
+// the code generator are functions of it, so it needs nothing else.
 std::string memory_key(const ConvSpec& spec, const Halide::Target& target) {
   return canonical_key(spec) + " target=" + target.to_string();
+}
+
+// The disk key adds what may differ between processes: the schedule, Halide and
+// convjit's own code generation. It deliberately leaves out the host's name, the
+// compiler that links the shared object (it only links, never generates code) and
+// the time of the compile.
+std::string disk_key(const std::string& memory_key, const std::string& schedule) {
+  return "kernel " + memory_key + " schedule=" + schedule + " halide=" + halide_fingerprint() +
+         " codegen=" + codegen_fingerprint();
 }
 
 std::string function_name(const std::string& key) {
@@ -33,44 +46,102 @@ std::string function_name(const std::string& key) {
   return buf;
 }
 
-CompileResult compile(const ConvSpec& spec, const Halide::Target& target, const std::string& key) {
-  const auto start = std::chrono::steady_clock::now();
-  auto runtime = HalideRuntimeLibrary::get(target);
-  if (!runtime.ok()) return runtime.status();
-  auto scratch = ScratchDirectory::create();
-  if (!scratch.ok()) return scratch.status();
-  const std::string name = function_name(key);
-  const std::string object = scratch->file(name + ".o");
-  const std::string library = scratch->file(name + ".so");
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
+StatusOr<CompiledKernel::ArgvFunction> find_entry(void* handle, const std::string& name) {
+  auto entry = reinterpret_cast<CompiledKernel::ArgvFunction>(dlsym(handle, (name + "_argv").c_str()));
+  if (!entry) return Status::internal("compiled kernel lacks its entry point " + name + "_argv");
+  return entry;
+}
+
+// Where a kernel came from, for the counters.
+enum class Origin { kCompiled, kDisk };
+
+struct Produced {
+  std::shared_ptr<const CompiledKernel> code;
+  Origin origin;
+};
+
+// Disk cache, else Halide + LLVM + link; a compiled kernel is stored on disk.
+StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, const std::string& key,
+                           DiskCache* disk) {
+  const auto start = std::chrono::steady_clock::now();
+  auto runtime = HalideRuntimeLibrary::get(target, disk);
+  if (!runtime.ok()) return runtime.status();
+  const std::string name = function_name(key);
+
+  // Scheduling is cheap (no lowering happens until compile): it names the schedule
+  // for the disk key before deciding whether to compile.
+  std::optional<ConvAlgorithm> algorithm;
   AppliedSchedule schedule;
   {
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
-    Status status = catch_halide_errors("scheduling " + name, [&] {
-      ConvAlgorithm algorithm = lower(spec);
-      schedule = apply_default_cpu_schedule(algorithm, target);
-      Status compiled = compile_to_object(algorithm, target, name, object);
-      if (!compiled.ok()) throw std::runtime_error(compiled.message());
-    });
-    if (!status.ok()) return status;
+    CONVJIT_RETURN_IF_ERROR(catch_halide_errors("scheduling " + name, [&] {
+      algorithm.emplace(lower(spec));
+      schedule = apply_default_cpu_schedule(*algorithm, target);
+    }));
+  }
+  const std::string full_key = disk_key(key, schedule.describe());
+  if (disk && disk->enabled()) {
+    auto cached = disk->read(full_key);
+    if (cached.ok()) {
+      auto handle = load_shared_object(*cached, name, /*global_symbols=*/false);
+      if (handle.ok()) {
+        auto entry = find_entry(handle->handle, name);
+        if (entry.ok()) {
+          return Produced{std::make_shared<const CompiledKernel>(*handle, *entry, target.to_string(),
+                                                                 schedule.describe(), key, seconds_since(start),
+                                                                 static_cast<int64_t>(cached->size())),
+                          Origin::kDisk};
+        }
+        unload_shared_object(*handle);
+      }
+    }
+  }
+
+  auto scratch = ScratchDirectory::create();
+  if (!scratch.ok()) return scratch.status();
+  const std::string object = scratch->file(name + ".o");
+  const std::string library = scratch->file(name + ".so");
+  {
+    std::lock_guard<std::mutex> lock(halide_compile_mutex());
+    CONVJIT_RETURN_IF_ERROR(compile_to_object(*algorithm, target, name, object));
+    algorithm.reset();  // Halide objects are released under the lock that made them
   }
   CONVJIT_RETURN_IF_ERROR(link_shared_object({object}, library));
+  auto bytes = read_whole_file(library);
+  if (!bytes.ok()) return bytes.status();
+  if (disk) {
+    DiskCacheEntry entry;
+    entry.key = full_key;
+    entry.kind = "kernel";
+    entry.spec = canonical_key(spec);
+    entry.target = target.to_string();
+    entry.schedule = schedule.describe();
+    (void)disk->write(entry, *bytes);
+  }
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return Status::internal("cannot load compiled kernel " + library + ": " + dlerror());
-  auto entry = reinterpret_cast<CompiledKernel::ArgvFunction>(dlsym(handle, (name + "_argv").c_str()));
-  if (!entry) {
+  auto entry = find_entry(handle, name);
+  if (!entry.ok()) {
     dlclose(handle);
-    return Status::internal("compiled kernel " + library + " lacks " + name + "_argv");
+    return entry.status();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return std::shared_ptr<const CompiledKernel>(
-      new CompiledKernel(handle, entry, target.to_string(), schedule.describe(), key, seconds));
+  return Produced{std::make_shared<const CompiledKernel>(LoadedObject{handle, -1}, *entry, target.to_string(), schedule.describe(),
+                                                         key, seconds_since(start),
+                                                         static_cast<int64_t>(bytes->size())),
+                  Origin::kCompiled};
 }
 
 }  // namespace
 
 class RuntimeImpl {
  public:
+  explicit RuntimeImpl(const RuntimeOptions& options)
+      : options_(options), disk_(DiskCache::open(options.disk)) {}
+
   StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target_text) {
     CONVJIT_RETURN_IF_ERROR(validate(spec));
     auto target = resolve_target(target_text);
@@ -79,33 +150,48 @@ class RuntimeImpl {
 
     std::shared_future<CompileResult> pending;
     std::promise<CompileResult> promise;
-    bool compile_here = false;
+    bool produce_here = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = entries_.find(key);
       if (it != entries_.end()) {
         ++stats_.hits;
-        pending = it->second;
+        recency_.splice(recency_.begin(), recency_, it->second.recency);
+        pending = it->second.result;
       } else {
         ++stats_.misses;
         pending = promise.get_future().share();
-        entries_.emplace(key, pending);
-        compile_here = true;
+        recency_.push_front(key);
+        entries_.emplace(key, Entry{pending, 0, recency_.begin(), false});
+        produce_here = true;
       }
     }
-    if (compile_here) {
-      CompileResult result = compile(spec, *target, key);
+    if (produce_here) {
+      StatusOr<Produced> produced = produce(spec, *target, key, disk_.get());
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (result.ok()) {
-          stats_.compile_seconds += (*result)->compile_seconds();
+        auto it = entries_.find(key);
+        if (produced.ok()) {
+          const CompiledKernel& code = *produced->code;
+          if (produced->origin == Origin::kDisk) {
+            ++stats_.disk_hits;
+            stats_.load_seconds += code.compile_seconds();
+          } else {
+            ++stats_.compiles;
+            stats_.compile_seconds += code.compile_seconds();
+          }
+          it->second.bytes = code.code_bytes();
+          it->second.ready = true;
+          stats_.bytes += code.code_bytes();
+          evict_over_bounds();
         } else {
           // Failures are not cached: a later request tries again.
           ++stats_.compile_failures;
-          entries_.erase(key);
+          recency_.erase(it->second.recency);
+          entries_.erase(it);
         }
       }
-      promise.set_value(std::move(result));
+      promise.set_value(produced.ok() ? CompileResult(produced->code) : CompileResult(produced.status()));
     }
     const CompileResult& result = pending.get();
     if (!result.ok()) return result.status();
@@ -116,16 +202,48 @@ class RuntimeImpl {
     std::lock_guard<std::mutex> lock(mutex_);
     CacheStats s = stats_;
     s.entries = static_cast<int64_t>(entries_.size());
+    s.disk_rejected = disk_->rejected_entries();
+    s.disk_evictions = disk_->evicted_entries();
     return s;
   }
 
+  DiskCache& disk() { return *disk_; }
+
  private:
+  struct Entry {
+    std::shared_future<CompileResult> result;
+    int64_t bytes;
+    std::list<std::string>::iterator recency;
+    bool ready;  // in-flight entries are never evicted: requests wait on them
+  };
+
+  // Drops least recently used kernels (callers' handles keep theirs alive).
+  void evict_over_bounds() {
+    auto over = [&] {
+      return static_cast<int64_t>(entries_.size()) > options_.max_memory_entries ||
+             stats_.bytes > options_.max_memory_bytes;
+    };
+    for (auto it = recency_.end(); over() && it != recency_.begin();) {
+      --it;
+      auto entry = entries_.find(*it);
+      if (!entry->second.ready) continue;
+      stats_.bytes -= entry->second.bytes;
+      ++stats_.evictions;
+      entries_.erase(entry);
+      it = recency_.erase(it);
+    }
+  }
+
+  RuntimeOptions options_;
+  std::shared_ptr<DiskCache> disk_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_future<CompileResult>> entries_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> recency_;  // most recently used first
   CacheStats stats_;
 };
 
-Runtime::Runtime() : impl_(std::make_unique<RuntimeImpl>()) {}
+Runtime::Runtime() : Runtime(RuntimeOptions()) {}
+Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<RuntimeImpl>(options)) {}
 Runtime::~Runtime() = default;
 
 Runtime& Runtime::global() {
@@ -168,7 +286,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
 std::string host_target_string() { return Halide::get_host_target().to_string(); }
 
 void set_num_threads(int threads) {
-  auto runtime = HalideRuntimeLibrary::get(Halide::get_host_target());
+  auto runtime = HalideRuntimeLibrary::get(Halide::get_host_target(), &Runtime::global().impl_->disk());
   if (runtime.ok()) (*runtime)->set_num_threads(threads);
 }
 
