@@ -1,6 +1,7 @@
 // The README's demo: requests JIT kernels for a few ResNet-50 and MobileNetV2 layers
 // through the public API, checks each against the naive reference convolution, and
-// prints compile time, run time and GFLOP/s.
+// prints where each kernel came from (compiled, or the disk cache of an earlier run),
+// the time until it was ready, its run time and GFLOP/s.
 //
 // Usage: convjit_demo [--batch SHAPES_FILE] [--repeat N]
 // Without --batch it runs the embedded default layers below.
@@ -61,12 +62,17 @@ int main(int argc, char** argv) {
   }
 
   std::printf("convjit demo: host target %s\n", host_target_string().c_str());
-  std::printf("%-30s %-58s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "ready_s", "run_ms",
-              "GFLOP/s", "rel_err", "schedule");
+  std::printf("%-30s %-58s %-8s %9s %10s %9s %9s  %s\n", "layer", "descriptor", "from", "ready_s",
+              "run_ms", "GFLOP/s", "rel_err", "schedule");
   int failures = 0;
   for (const Problem& problem : *problems) {
     const ConvSpec& s = problem.spec;
+    const CacheStats before = Runtime::global().stats();
     auto kernel = Runtime::global().get_kernel(s, "host");
+    const CacheStats after = Runtime::global().stats();
+    const char* origin = after.compiles > before.compiles     ? "compiled"
+                         : after.disk_hits > before.disk_hits ? "disk"
+                                                              : "memory";
     if (!kernel.ok()) {
       std::printf("%-30s error: %s\n", problem.name.c_str(), kernel.status().message().c_str());
       ++failures;
@@ -103,8 +109,8 @@ int main(int argc, char** argv) {
     const double error = relative_error(from_float(dst_f), reference_conv(s, src, wei, s.has_bias ? &bia : nullptr));
     const bool ok = error <= 1e-4;
     failures += ok ? 0 : 1;
-    std::printf("%-30s %-58s %9.2f %10.3f %9.1f %9.1e  %s%s\n", problem.name.c_str(),
-                print_descriptor(s).c_str(), kernel->compile_seconds(), median * 1e3,
+    std::printf("%-30s %-58s %-8s %9.3f %10.3f %9.1f %9.1e  %s%s\n", problem.name.c_str(),
+                print_descriptor(s).c_str(), origin, kernel->compile_seconds(), median * 1e3,
                 flops(s) / median / 1e9, error, kernel->schedule().c_str(), ok ? "" : "  MISMATCH");
   }
   const CacheStats stats = Runtime::global().stats();

@@ -425,7 +425,10 @@ std::shared_ptr<DiskCache> DiskCache::open(const DiskCacheConfig& config) {
 
 bool DiskCache::enabled() const { return impl_->enabled(); }
 const std::string& DiskCache::directory() const { return impl_->config_.directory; }
-const std::string& DiskCache::reason() const { return impl_->reason_; }
+std::string DiskCache::reason() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex_);
+  return impl_->reason_;
+}
 int64_t DiskCache::max_bytes() const { return impl_->config_.max_bytes; }
 StatusOr<std::string> DiskCache::read(const std::string& key) { return impl_->read(key); }
 Status DiskCache::write(const DiskCacheEntry& d, const std::string& payload) { return impl_->write(d, payload); }

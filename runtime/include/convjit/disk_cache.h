@@ -65,7 +65,7 @@ class DiskCache {
 
   bool enabled() const;
   const std::string& directory() const;
-  const std::string& reason() const;  // why it is disabled ("" when enabled)
+  std::string reason() const;  // why it is disabled ("" when enabled)
   int64_t max_bytes() const;
 
   // The payload stored under `key`, verified; NotFound when absent or rejected
