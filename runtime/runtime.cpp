@@ -14,7 +14,7 @@
 
 #include "code_fingerprint.h"
 #include "compiled_kernel.h"
-#include "cpu_schedules.h"
+#include "cpu_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
@@ -75,12 +75,13 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
   // Scheduling is cheap (no lowering happens until compile): it names the schedule
   // for the disk key before deciding whether to compile.
   std::optional<ConvAlgorithm> algorithm;
-  AppliedSchedule schedule;
+  ScheduleChoice schedule;
   {
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
     CONVJIT_RETURN_IF_ERROR(catch_halide_errors("scheduling " + name, [&] {
       algorithm.emplace(lower(spec));
-      schedule = apply_default_cpu_schedule(*algorithm, target);
+      schedule = default_cpu_schedule(*algorithm, target);
+      schedule.schedule_template->apply(*algorithm, target, schedule.params);
     }));
   }
   const std::string full_key = disk_key(key, schedule.describe());
@@ -277,7 +278,8 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
   Status status;
   Status caught = catch_halide_errors("generating " + name, [&] {
     ConvAlgorithm algorithm = lower(spec);
-    apply_default_cpu_schedule(algorithm, *target);
+    const ScheduleChoice schedule = default_cpu_schedule(algorithm, *target);
+    schedule.schedule_template->apply(algorithm, *target, schedule.params);
     status = write_generated_code(algorithm, *target, name, kForms[static_cast<int>(format)], path);
   });
   return caught.ok() ? status : caught;

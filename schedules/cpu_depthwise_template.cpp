@@ -1,0 +1,89 @@
+// cpu_depthwise: forward depthwise convolution (groups == c_in, any multiplier).
+//
+// One input channel feeds each output channel, so there is no channel reuse to block
+// for: tiles of output rows are computed from a staged strip of padded input rows,
+// vectorized along x, with small kernels unrolled completely.
+#include <algorithm>
+
+#include "cpu_templates.h"
+
+namespace convjit {
+namespace {
+
+using Halide::Func;
+using Halide::TailStrategy;
+using Halide::Var;
+
+constexpr int64_t kMinParallelTasks = 8;
+
+class CpuDepthwiseTemplate final : public ScheduleTemplate {
+ public:
+  const char* name() const override { return "cpu_depthwise"; }
+
+  std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    if (a.family != ConvFamily::kDepthwise) return "not a forward depthwise convolution (groups != c_in)";
+    if (output_w(a.spec) < 4) return "output narrower than 4 columns: no vector along x";
+    return "";
+  }
+
+  std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const int max_lanes = std::min<int>(target.natural_vector_size<float>(), floor_pow2(output_w(a.spec)));
+    return {
+        {"lanes", vector_widths_up_to(max_lanes), "vector width along x"},
+        {"x_vectors", {1, 2, 3, 4}, "vectors per tile along x (clamped to the width)"},
+        {"y_tile", {1, 2, 4, 8, 16}, "output rows per staged input strip (clamped to the height)"},
+        {"unroll_kernel", {0, 1}, "unroll the ky and kx loops"},
+        {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
+    };
+  }
+
+  ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const ConvSpec& s = a.spec;
+    const int64_t w_out = output_w(s);
+    const int lanes = std::min<int>(target.natural_vector_size<float>(), floor_pow2(w_out));
+    return {{"lanes", lanes},
+            {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
+            {"y_tile", 8},
+            // 7x7 and larger keep a loop to bound code size.
+            {"unroll_kernel", s.kh * s.kw <= 25 ? 1 : 0},
+            {"parallel", s.c_out * s.n >= kMinParallelTasks ? 0 : 1}};
+  }
+
+  void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
+    const ConvSpec& s = a.spec;
+    Var &x = a.x, &y = a.y, &c = a.c, &n = a.n;
+    Func& out = a.output;
+    Func& acc = a.accumulator;
+    const int lanes = p.get("lanes");
+    const int x_vectors = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(p.get("x_vectors"), output_w(s) / lanes)));
+    const int y_tile = static_cast<int>(std::min<int64_t>(p.get("y_tile"), output_h(s)));
+    Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), task("task");
+    out.split(x, xo, xi, lanes * x_vectors, TailStrategy::ShiftInwards)
+        .split(y, yo, yi, y_tile, TailStrategy::ShiftInwards)
+        .reorder(xi, xo, yi, yo, c, n)
+        .vectorize(xi, lanes)
+        .unroll(xi);
+    if (p.get("parallel") == 0) {
+      out.fuse(c, n, task).parallel(task);
+      stage_padded_input(a, out, yo, lanes);
+    } else {
+      Var strip("strip");
+      out.fuse(yo, c, strip).fuse(strip, n, task).parallel(task);
+      stage_padded_input(a, out, task, lanes);
+    }
+    acc.compute_at(out, xo).vectorize(x, lanes).unroll(x);
+    auto update = acc.update();
+    update.reorder(x, a.r.x, a.r.y, a.r.z, y, c, n).vectorize(x, lanes).unroll(x);
+    if (p.get("unroll_kernel") == 1) update.unroll(a.r.x).unroll(a.r.y);
+  }
+};
+
+}  // namespace
+
+const ScheduleTemplate& cpu_depthwise_template() {
+  static const CpuDepthwiseTemplate instance;
+  return instance;
+}
+
+}  // namespace convjit

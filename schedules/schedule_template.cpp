@@ -1,0 +1,66 @@
+// ScheduleParams text form and the helpers every template shares.
+#include "schedule_template.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace convjit {
+
+int ScheduleParams::get(const std::string& knob) const {
+  auto it = values_.find(knob);
+  CONVJIT_CHECK(it != values_.end(), "schedule parameter '" + knob + "' is not set");
+  return it->second;
+}
+
+std::string ScheduleParams::to_string() const {
+  std::ostringstream out;
+  bool first = true;
+  for (const auto& [name, value] : values_) {
+    out << (first ? "" : ",") << name << "=" << value;
+    first = false;
+  }
+  return out.str();
+}
+
+StatusOr<ScheduleParams> ScheduleParams::parse(const std::string& text) {
+  ScheduleParams params;
+  std::istringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      return Status::invalid_argument("schedule parameters '" + text + "': '" + item + "' is not name=value");
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str() + eq + 1, &end, 10);
+    if (*end != '\0')
+      return Status::invalid_argument("schedule parameters '" + text + "': '" + item + "' has a non-integer value");
+    params.set(item.substr(0, eq), static_cast<int>(value));
+  }
+  return params;
+}
+
+std::string ScheduleChoice::describe() const {
+  return std::string(schedule_template->name()) + "(" + params.to_string() + ")";
+}
+
+int floor_pow2(int64_t value) {
+  int p = 1;
+  while (static_cast<int64_t>(p) * 2 <= value) p *= 2;
+  return p;
+}
+
+std::vector<int> vector_widths_up_to(int limit) {
+  std::vector<int> widths;
+  for (int w = 4; w <= limit; w *= 2) widths.push_back(w);
+  if (widths.empty()) widths.push_back(limit);
+  return widths;
+}
+
+void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width) {
+  if (!a.reads_padding) return;  // input_extended is a plain wrapper: inline it
+  // Boundary-condition Funcs name their own pure vars; the first is x.
+  a.input_extended.compute_at(consumer, level)
+      .vectorize(a.input_extended.args()[0], vector_width, Halide::TailStrategy::RoundUp);
+}
+
+}  // namespace convjit

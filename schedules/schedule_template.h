@@ -1,0 +1,85 @@
+// ScheduleTemplate: a family of schedules for one kind of convolution, with the knob
+// space the autotuner searches and heuristic defaults for users who never tune.
+//
+// Contract: knobs() lists, for a spec and target, only values that apply() accepts,
+// so every point of the space (one choice per knob) is a valid schedule. apply()
+// only schedules (never changes the algorithm) and is deterministic: equal
+// (spec, target, params) give equal code, which is what lets the cache key name a
+// schedule by its template name and parameters.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "convjit/status.h"
+#include "lowering.h"
+
+namespace convjit {
+
+// One value per knob, by name. Printed as "name=value,name=value" in name order.
+class ScheduleParams {
+ public:
+  ScheduleParams() = default;
+  ScheduleParams(std::initializer_list<std::pair<const std::string, int>> values) : values_(values) {}
+
+  int get(const std::string& knob) const;  // aborts if absent: templates set every knob
+  void set(const std::string& knob, int value) { values_[knob] = value; }
+  bool has(const std::string& knob) const { return values_.count(knob) != 0; }
+  const std::map<std::string, int>& values() const { return values_; }
+
+  std::string to_string() const;
+  // Parses to_string()'s form; errors name the offending text.
+  static StatusOr<ScheduleParams> parse(const std::string& text);
+
+  bool operator==(const ScheduleParams& other) const { return values_ == other.values_; }
+  bool operator<(const ScheduleParams& other) const { return values_ < other.values_; }
+
+ private:
+  std::map<std::string, int> values_;
+};
+
+// A tunable dimension of a template and the values it may take for one spec.
+struct Knob {
+  std::string name;
+  std::vector<int> choices;
+  std::string meaning;  // one line for people exploring schedules
+};
+
+class ScheduleTemplate {
+ public:
+  virtual ~ScheduleTemplate() = default;
+  virtual const char* name() const = 0;
+  // Empty when the template applies to (spec, target); else the reason it does not.
+  virtual std::string why_not_applicable(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
+  virtual std::vector<Knob> knobs(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
+  // The heuristic choice: good without tuning on common layers.
+  virtual ScheduleParams defaults(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
+  virtual void apply(ConvAlgorithm& algorithm, const Halide::Target& target, const ScheduleParams& params) const = 0;
+};
+
+// A template and a point of its space: what a kernel is compiled with.
+struct ScheduleChoice {
+  const ScheduleTemplate* schedule_template = nullptr;
+  ScheduleParams params;
+  std::string describe() const;  // "name(knob=value,...)"
+};
+
+// Numbers shared by templates.
+int floor_pow2(int64_t value);
+// Powers of two from 4 up to `limit` (at least {limit} when limit < 4).
+std::vector<int> vector_widths_up_to(int limit);
+
+}  // namespace convjit
+
+namespace convjit {
+
+// Computes the padded input into a scratch buffer at `level` of `consumer`, so that
+// boundary selects run once per input value and the hot loop loads dense vectors.
+// Rounds its vector loop up so that Halide's loop partitioning keeps the interior
+// free of clamps (a clamped ramp is a gather). No-op when no padding is read.
+void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level,
+                        int vector_width);
+
+}  // namespace convjit
