@@ -218,7 +218,7 @@ class DiskCache::Impl {
 
   std::string path(const std::string& name) const { return config_.directory + "/" + name; }
 
-  StatusOr<std::string> read(const std::string& key) {
+  StatusOr<std::string> read(const std::string& key, DiskCacheEntry* description) {
     if (!enabled()) return Status::not_found("disk cache disabled");
     const std::string file = path(entry_name(key));
     const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -248,6 +248,15 @@ class DiskCache::Impl {
     }
     futimens(fd, nullptr);  // last use, for LRU eviction
     ::close(fd);
+    if (description) {
+      description->file = file;
+      description->key = key;
+      description->kind = header_field(header, "kind");
+      description->spec = header_field(header, "spec");
+      description->target = header_field(header, "target");
+      description->schedule = header_field(header, "schedule");
+      description->size_bytes = static_cast<int64_t>(bytes.size());
+    }
     return bytes.substr(payload_offset);
   }
 
@@ -430,7 +439,9 @@ std::string DiskCache::reason() const {
   return impl_->reason_;
 }
 int64_t DiskCache::max_bytes() const { return impl_->config_.max_bytes; }
-StatusOr<std::string> DiskCache::read(const std::string& key) { return impl_->read(key); }
+StatusOr<std::string> DiskCache::read(const std::string& key, DiskCacheEntry* description) {
+  return impl_->read(key, description);
+}
 Status DiskCache::write(const DiskCacheEntry& d, const std::string& payload) { return impl_->write(d, payload); }
 std::vector<DiskCacheEntry> DiskCache::list() const { return impl_->list(); }
 std::vector<std::string> DiskCache::verify(bool remove_bad) { return impl_->verify(remove_bad); }

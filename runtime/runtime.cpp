@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <algorithm>
 #include <future>
 #include <list>
 #include <mutex>
@@ -31,12 +32,13 @@ std::string memory_key(const ConvSpec& spec, const Halide::Target& target) {
   return canonical_key(spec) + " target=" + target.to_string();
 }
 
-// The disk key adds what may differ between processes: the schedule, Halide and
-// convjit's own code generation. It deliberately leaves out the host's name, the
+// The disk key adds what may differ between processes: how the schedule was chosen
+// (the memory key names a requested one; the default one follows from the rest),
+// Halide, and convjit's own code generation (which includes the default heuristics). It deliberately leaves out the host's name, the
 // compiler that links the shared object (it only links, never generates code) and
 // the time of the compile.
-std::string disk_key(const std::string& memory_key, const std::string& schedule) {
-  return "kernel " + memory_key + " schedule=" + schedule + " halide=" + halide_fingerprint() +
+std::string disk_key(const std::string& memory_key, const std::string& schedule_origin) {
+  return "kernel " + memory_key + " schedule_origin=" + schedule_origin + " halide=" + halide_fingerprint() +
          " codegen=" + codegen_fingerprint();
 }
 
@@ -64,42 +66,82 @@ struct Produced {
   Origin origin;
 };
 
+// Resolves a requested schedule against the templates: it must name an applicable
+// template and give every knob one of its listed values.
+StatusOr<ScheduleChoice> resolve_schedule(const ScheduleRequest& request, const ConvAlgorithm& algorithm,
+                                          const Halide::Target& target) {
+  const ScheduleTemplate* chosen = find_cpu_template(request.template_name);
+  if (!chosen) return Status::invalid_argument("unknown schedule template '" + request.template_name + "'");
+  if (std::string why = chosen->why_not_applicable(algorithm, target); !why.empty())
+    return Status::invalid_argument("schedule template " + request.template_name + " does not apply: " + why);
+  auto params = ScheduleParams::parse(request.params);
+  if (!params.ok()) return params.status();
+  for (const Knob& knob : chosen->knobs(algorithm, target)) {
+    if (!params->has(knob.name))
+      return Status::invalid_argument("schedule " + request.template_name + "(" + request.params + "): knob " +
+                                      knob.name + " is not set");
+    const int value = params->get(knob.name);
+    if (std::find(knob.choices.begin(), knob.choices.end(), value) == knob.choices.end())
+      return Status::invalid_argument("schedule " + request.template_name + "(" + request.params + "): " +
+                                      knob.name + "=" + std::to_string(value) +
+                                      " is not one of the values this spec allows");
+  }
+  if (params->values().size() != chosen->knobs(algorithm, target).size())
+    return Status::invalid_argument("schedule " + request.template_name + "(" + request.params +
+                                    "): unknown knob for this template");
+  return ScheduleChoice{chosen, *params};
+}
+
 // Disk cache, else Halide + LLVM + link; a compiled kernel is stored on disk.
 StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, const std::string& key,
-                           DiskCache* disk) {
+                           DiskCache* disk, const std::optional<ScheduleRequest>& request) {
   const auto start = std::chrono::steady_clock::now();
   auto runtime = HalideRuntimeLibrary::get(target, disk);
   if (!runtime.ok()) return runtime.status();
   const std::string name = function_name(key);
 
-  // Scheduling is cheap (no lowering happens until compile): it names the schedule
-  // for the disk key before deciding whether to compile.
-  std::optional<ConvAlgorithm> algorithm;
-  ScheduleChoice schedule;
-  {
-    std::lock_guard<std::mutex> lock(halide_compile_mutex());
-    CONVJIT_RETURN_IF_ERROR(catch_halide_errors("scheduling " + name, [&] {
-      algorithm.emplace(lower(spec));
-      schedule = default_cpu_schedule(*algorithm, target);
-      schedule.schedule_template->apply(*algorithm, target, schedule.params);
-    }));
-  }
-  const std::string full_key = disk_key(key, schedule.describe());
+  // The memory key names a requested schedule; the default one is a function of the
+  // spec, the target and the code generator, all in the disk key already. So a disk
+  // hit needs no lowering: the schedule's description comes from the entry.
+  const std::string full_key = disk_key(key, request ? "requested" : "default");
   if (disk && disk->enabled()) {
-    auto cached = disk->read(full_key);
+    DiskCacheEntry stored;
+    auto cached = disk->read(full_key, &stored);
     if (cached.ok()) {
       auto handle = load_shared_object(*cached, name, /*global_symbols=*/false);
       if (handle.ok()) {
         auto entry = find_entry(handle->handle, name);
         if (entry.ok()) {
           return Produced{std::make_shared<const CompiledKernel>(*handle, *entry, target.to_string(),
-                                                                 schedule.describe(), key, seconds_since(start),
+                                                                 stored.schedule, key, seconds_since(start),
                                                                  static_cast<int64_t>(cached->size())),
                           Origin::kDisk};
         }
         unload_shared_object(*handle);
       }
     }
+  }
+
+  std::optional<ConvAlgorithm> algorithm;
+  ScheduleChoice schedule;
+  {
+    std::lock_guard<std::mutex> lock(halide_compile_mutex());
+    Status resolved;
+    CONVJIT_RETURN_IF_ERROR(catch_halide_errors("scheduling " + name, [&] {
+      algorithm.emplace(lower(spec));
+      if (request) {
+        auto choice = resolve_schedule(*request, *algorithm, target);
+        if (!choice.ok()) {
+          resolved = choice.status();
+          return;
+        }
+        schedule = *choice;
+      } else {
+        schedule = default_cpu_schedule(*algorithm, target);
+      }
+      schedule.schedule_template->apply(*algorithm, target, schedule.params);
+    }));
+    CONVJIT_RETURN_IF_ERROR(resolved);
   }
 
   auto scratch = ScratchDirectory::create();
@@ -143,11 +185,13 @@ class RuntimeImpl {
   explicit RuntimeImpl(const RuntimeOptions& options)
       : options_(options), disk_(DiskCache::open(options.disk)) {}
 
-  StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target_text) {
+  StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target_text,
+                              const std::optional<ScheduleRequest>& request) {
     CONVJIT_RETURN_IF_ERROR(validate(spec));
-    auto target = resolve_target(target_text);
+    auto target = cached_target(target_text);
     if (!target.ok()) return target.status();
-    const std::string key = memory_key(spec, *target);
+    std::string key = canonical_key(spec) + " target=" + target->text;
+    if (request) key += " schedule=" + request->template_name + "(" + request->params + ")";
 
     std::shared_future<CompileResult> pending;
     std::promise<CompileResult> promise;
@@ -168,7 +212,7 @@ class RuntimeImpl {
       }
     }
     if (produce_here) {
-      StatusOr<Produced> produced = produce(spec, *target, key, disk_.get());
+      StatusOr<Produced> produced = produce(spec, target->target, key, disk_.get(), request);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = entries_.find(key);
@@ -211,6 +255,27 @@ class RuntimeImpl {
   DiskCache& disk() { return *disk_; }
 
  private:
+  struct ResolvedTarget {
+    Halide::Target target;
+    std::string text;  // target.to_string(), the form keys use
+  };
+
+  // Parsing and printing a target string costs microseconds, as much as the rest of
+  // a memory hit: each distinct text is resolved once.
+  StatusOr<ResolvedTarget> cached_target(const std::string& text) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = targets_.find(text);
+      if (it != targets_.end()) return it->second;
+    }
+    auto target = resolve_target(text);
+    if (!target.ok()) return target.status();
+    ResolvedTarget resolved{*target, target->to_string()};
+    std::lock_guard<std::mutex> lock(mutex_);
+    targets_.emplace(text, resolved);
+    return resolved;
+  }
+
   struct Entry {
     std::shared_future<CompileResult> result;
     int64_t bytes;
@@ -240,6 +305,7 @@ class RuntimeImpl {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> recency_;  // most recently used first
+  std::unordered_map<std::string, ResolvedTarget> targets_;
   CacheStats stats_;
 };
 
@@ -253,7 +319,12 @@ Runtime& Runtime::global() {
 }
 
 StatusOr<Kernel> Runtime::get_kernel(const ConvSpec& spec, const std::string& target) {
-  return impl_->get_kernel(spec, target);
+  return impl_->get_kernel(spec, target, std::nullopt);
+}
+
+StatusOr<Kernel> Runtime::get_kernel(const ConvSpec& spec, const std::string& target,
+                                     const ScheduleRequest& schedule) {
+  return impl_->get_kernel(spec, target, schedule);
 }
 
 CacheStats Runtime::stats() const { return impl_->stats(); }

@@ -70,7 +70,8 @@ class DiskCache {
 
   // The payload stored under `key`, verified; NotFound when absent or rejected
   // (a rejected entry is removed, and counted in rejected_entries()).
-  StatusOr<std::string> read(const std::string& key);
+  // When `description` is given, the entry's header fields are stored there.
+  StatusOr<std::string> read(const std::string& key, DiskCacheEntry* description = nullptr);
 
   // Stores `payload` under `key` with its descriptive fields (entry.key and
   // entry.file are ignored). A write failure disables the cache with one warning.

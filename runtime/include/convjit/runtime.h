@@ -98,6 +98,13 @@ struct RuntimeOptions {
 enum class EmitFormat { kStmt, kHtml, kAssembly, kObject };
 StatusOr<EmitFormat> parse_emit_format(const std::string& text);  // stmt html asm object
 
+// A schedule named explicitly: a template and a value for each of its knobs, as
+// Kernel::schedule() prints them ("cpu_direct" and "c_tile=6,lanes=16,...").
+struct ScheduleRequest {
+  std::string template_name;
+  std::string params;
+};
+
 class RuntimeImpl;
 
 class Runtime {
@@ -116,6 +123,11 @@ class Runtime {
   // `target` is "host" (the CPU this runs on: AVX-512 where present, else AVX2, ...)
   // or a Halide target string. The spec is validated first.
   StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target = "host");
+
+  // The same with an explicit schedule instead of the default (the autotuner and
+  // schedule exploration use it). Errors name the template or knob that does not
+  // fit the spec.
+  StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target, const ScheduleRequest& schedule);
 
   CacheStats stats() const;
 
