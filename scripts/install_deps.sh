@@ -5,7 +5,7 @@
 #                                    PyTorch for the cross-check against torch's conv2d
 set -euo pipefail
 
-packages=(g++ make cmake libhalide14-0-dev llvm-14-dev libdnnl-dev libbenchmark-dev)
+packages=(g++ make cmake libhalide14-0-dev llvm-14-dev libdnnl-dev libbenchmark-dev libsqlite3-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev python3-numpy python3-torch)
 fi

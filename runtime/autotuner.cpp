@@ -1,0 +1,360 @@
+// The autotuner: evolutionary search over the applicable templates' knob spaces,
+// with careful timing and a correctness check of every candidate.
+#include "convjit/autotuner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "Halide.h"
+#include "cpu_templates.h"
+#include "halide_runtime_library.h"
+#include "lowering.h"
+#include "pipeline_compiler.h"
+
+namespace convjit {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t product(const int64_t* dims, int rank) {
+  int64_t p = 1;
+  for (int i = 0; i < rank; ++i) p *= dims[i];
+  return p;
+}
+
+// Several copies of a kernel's inputs and outputs, so that timed runs rotate over
+// memory that is not all in cache.
+class BufferSets {
+ public:
+  BufferSets(const ConvSpec& s, uint32_t seed) : spec_(s) {
+    const auto in = input_shape(s), out = output_shape(s);
+    const auto w = weight_shape(s);
+    in_count_ = product(in.data(), 4);
+    out_count_ = product(out.data(), 4);
+    w_count_ = product(w.data(), weight_rank(s));
+    const int64_t bytes = (in_count_ + out_count_ + w_count_ + s.c_out) * element_size(s.dtype);
+    // Enough sets to overflow a 32 MB last-level cache, at most 8, at least 2 when
+    // two fit in 1 GiB.
+    int64_t sets = std::clamp<int64_t>((int64_t{32} << 20) / std::max<int64_t>(bytes, 1) + 1, 2, 8);
+    if (2 * bytes > (int64_t{1} << 30)) sets = 1;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    for (int64_t k = 0; k < sets; ++k) {
+      Set set;
+      set.src = random_bytes(in_count_, rng, uniform);
+      set.wei = random_bytes(w_count_, rng, uniform);
+      set.bias = random_bytes(s.c_out, rng, uniform);
+      set.dst.assign(out_count_ * element_size(s.dtype), 0);
+      sets_.push_back(std::move(set));
+    }
+  }
+
+  int count() const { return static_cast<int>(sets_.size()); }
+
+  Status run(const Kernel& kernel, int k) {
+    Set& set = sets_[k % sets_.size()];
+    const auto in = input_shape(spec_), out = output_shape(spec_);
+    const auto w = weight_shape(spec_);
+    const TensorView bias = TensorView::dense(set.bias.data(), {spec_.c_out});
+    return kernel.run(TensorView::dense(set.src.data(), {in.begin(), in.end()}),
+                      TensorView::dense(set.wei.data(), {w.begin(), w.begin() + weight_rank(spec_)}),
+                      spec_.has_bias ? &bias : nullptr, TensorView::dense(set.dst.data(), {out.begin(), out.end()}));
+  }
+
+  // The output of set 0 as floats.
+  std::vector<float> output() const {
+    std::vector<float> values(out_count_);
+    const std::vector<uint8_t>& dst = sets_[0].dst;
+    for (int64_t i = 0; i < out_count_; ++i) {
+      if (spec_.dtype == DataType::kFloat16) {
+        uint16_t bits;
+        std::memcpy(&bits, dst.data() + 2 * i, 2);
+        values[i] = static_cast<float>(Halide::float16_t::make_from_bits(bits));
+      } else {
+        std::memcpy(&values[i], dst.data() + 4 * i, 4);
+      }
+    }
+    return values;
+  }
+
+ private:
+  struct Set {
+    std::vector<uint8_t> src, wei, bias, dst;
+  };
+
+  std::vector<uint8_t> random_bytes(int64_t count, std::mt19937& rng, std::uniform_real_distribution<float>& u) {
+    std::vector<uint8_t> bytes(count * element_size(spec_.dtype));
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = u(rng);
+      if (spec_.dtype == DataType::kFloat16) {
+        const uint16_t bits = Halide::float16_t(v).to_bits();
+        std::memcpy(bytes.data() + 2 * i, &bits, 2);
+      } else {
+        std::memcpy(bytes.data() + 4 * i, &v, 4);
+      }
+    }
+    return bytes;
+  }
+
+  ConvSpec spec_;
+  int64_t in_count_, out_count_, w_count_;
+  std::vector<Set> sets_;
+};
+
+double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(actual[i]) - expected[i]);
+    if (!(diff <= max_diff)) max_diff = diff;  // NaN propagates as a failure
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(expected[i])));
+  }
+  return max_diff / std::max(max_ref, 1e-30);
+}
+
+double median_ms(BufferSets& buffers, const Kernel& kernel, int runs, Status* status) {
+  for (int w = 0; w < 2 && status->ok(); ++w) *status = buffers.run(kernel, w);
+  std::vector<double> times;
+  for (int r = 0; r < runs && status->ok(); ++r) {
+    const auto start = Clock::now();
+    *status = buffers.run(kernel, r + 2);
+    times.push_back(seconds_since(start) * 1e3);
+  }
+  if (!status->ok() || times.empty()) return std::numeric_limits<double>::infinity();
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// "name(k=v,...)" as Kernel::schedule() prints it, back into a request.
+ScheduleRequest request_from_description(const std::string& described) {
+  const size_t open = described.find('(');
+  CONVJIT_CHECK(open != std::string::npos && described.back() == ')', "schedule description " + described);
+  return {described.substr(0, open), described.substr(open + 1, described.size() - open - 2)};
+}
+
+struct Space {
+  const ScheduleTemplate* schedule_template;
+  std::vector<Knob> knobs;
+};
+
+struct Candidate {
+  std::string template_name;
+  ScheduleParams params;
+  std::string describe() const { return template_name + "(" + params.to_string() + ")"; }
+};
+
+}  // namespace
+
+StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs) {
+  BufferSets buffers(kernel.spec(), 7);
+  Status status;
+  const double ms = median_ms(buffers, kernel, timing_runs, &status);
+  if (!status.ok()) return status;
+  return ms;
+}
+
+StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, const TuneOptions& options) {
+  const auto start = Clock::now();
+  CONVJIT_RETURN_IF_ERROR(validate(spec));
+  auto target = resolve_target(target_text);
+  if (!target.ok()) return target.status();
+
+  // The search space: every applicable template with the knob values it allows.
+  std::vector<Space> spaces;
+  {
+    std::lock_guard<std::mutex> lock(halide_compile_mutex());
+    CONVJIT_RETURN_IF_ERROR(catch_halide_errors("listing schedules", [&] {
+      const ConvAlgorithm algorithm = lower(spec);
+      for (const ScheduleTemplate* t : applicable_cpu_templates(algorithm, *target)) {
+        spaces.push_back({t, t->knobs(algorithm, *target)});
+      }
+    }));
+  }
+
+  RuntimeOptions runtime_options;
+  runtime_options.disk.enabled = false;
+  runtime_options.max_memory_entries = 4;  // candidates are measured once and dropped
+  Runtime runtime(runtime_options);
+  BufferSets buffers(spec, options.seed);
+  const double tolerance = spec.dtype == DataType::kFloat16 ? 1e-2 : 1e-4;
+
+  auto reference_kernel = runtime.get_kernel(spec, target_text);
+  if (!reference_kernel.ok()) return reference_kernel.status();
+  Status status;
+  TuneResult result;
+  result.default_ms = median_ms(buffers, *reference_kernel, options.timing_runs, &status);
+  if (!status.ok()) return status;
+  CONVJIT_RETURN_IF_ERROR(buffers.run(*reference_kernel, 0));
+  const std::vector<float> reference = buffers.output();
+  result.best = request_from_description(reference_kernel->schedule());
+  result.best_description = reference_kernel->schedule();
+  result.best_ms = result.default_ms;
+  result.candidates = 1;
+  result.curve.push_back({seconds_since(start), result.best_ms});
+
+  std::map<std::string, double> measured = {{result.best_description, result.default_ms}};
+  std::vector<std::pair<double, Candidate>> ranked;  // measured correct candidates, fastest first
+  std::mt19937 rng(options.seed);
+  double evaluation_seconds = 0;  // running mean cost of one candidate
+
+  auto report = [&] {
+    if (!options.on_progress) return;
+    TuneProgress p;
+    p.candidates = result.candidates;
+    p.rejected = result.rejected;
+    p.best_ms = result.best_ms;
+    p.default_ms = result.default_ms;
+    p.elapsed_seconds = seconds_since(start);
+    p.budget_seconds = options.budget_seconds;
+    p.best_schedule = result.best_description;
+    options.on_progress(p);
+  };
+
+  auto evaluate = [&](const Candidate& c) {
+    const auto t0 = Clock::now();
+    const std::string key = c.describe();
+    measured[key] = std::numeric_limits<double>::infinity();
+    auto kernel = runtime.get_kernel(spec, target_text, ScheduleRequest{c.template_name, c.params.to_string()});
+    double ms = std::numeric_limits<double>::infinity();
+    double error = 0;
+    if (kernel.ok()) {
+      Status run_status = buffers.run(*kernel, 0);
+      error = run_status.ok() ? relative_error(buffers.output(), reference) : 1.0;
+      if (run_status.ok() && error <= tolerance) ms = median_ms(buffers, *kernel, options.timing_runs, &run_status);
+      if (!run_status.ok()) ms = std::numeric_limits<double>::infinity();
+    }
+    ++result.candidates;
+    if (!std::isfinite(ms)) {
+      ++result.rejected;
+    } else {
+      measured[key] = ms;
+      ranked.push_back({ms, c});
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      if (ms < result.best_ms) {
+        result.best_ms = ms;
+        result.best = {c.template_name, c.params.to_string()};
+        result.best_description = key;
+        result.best_error = error;
+      }
+    }
+    result.curve.push_back({seconds_since(start), result.best_ms});
+    const double cost = seconds_since(t0);
+    evaluation_seconds = evaluation_seconds == 0 ? cost : 0.8 * evaluation_seconds + 0.2 * cost;
+    report();
+  };
+
+  auto random_candidate = [&] {
+    const Space& space = spaces[std::uniform_int_distribution<size_t>(0, spaces.size() - 1)(rng)];
+    Candidate c{space.schedule_template->name(), {}};
+    for (const Knob& knob : space.knobs) {
+      c.params.set(knob.name, knob.choices[std::uniform_int_distribution<size_t>(0, knob.choices.size() - 1)(rng)]);
+    }
+    return c;
+  };
+  auto space_of = [&](const std::string& name) -> const Space* {
+    for (const Space& s : spaces)
+      if (name == s.schedule_template->name()) return &s;
+    return nullptr;
+  };
+  // Tournament of three among the measured candidates.
+  auto pick_parent = [&]() -> const Candidate& {
+    size_t best = ranked.size();
+    for (int i = 0; i < 3; ++i) best = std::min(best, std::uniform_int_distribution<size_t>(0, ranked.size() - 1)(rng));
+    return ranked[best].second;
+  };
+  auto mutate = [&](Candidate c) {
+    const Space* space = space_of(c.template_name);
+    const int changes = std::uniform_int_distribution<int>(1, 2)(rng);
+    for (int i = 0; i < changes && space; ++i) {
+      const Knob& knob = space->knobs[std::uniform_int_distribution<size_t>(0, space->knobs.size() - 1)(rng)];
+      const auto at = std::find(knob.choices.begin(), knob.choices.end(), c.params.get(knob.name));
+      int index = static_cast<int>(at - knob.choices.begin());
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.6) {
+        index += std::uniform_int_distribution<int>(0, 1)(rng) ? 1 : -1;  // a neighbouring value
+      } else {
+        index = std::uniform_int_distribution<int>(0, static_cast<int>(knob.choices.size()) - 1)(rng);
+      }
+      index = std::clamp(index, 0, static_cast<int>(knob.choices.size()) - 1);
+      c.params.set(knob.name, knob.choices[index]);
+    }
+    return c;
+  };
+  auto crossover = [&](const Candidate& a, const Candidate& b) {
+    Candidate c = a;
+    if (a.template_name != b.template_name) return mutate(a);
+    for (const auto& [name, value] : b.params.values()) {
+      if (std::uniform_int_distribution<int>(0, 1)(rng)) c.params.set(name, value);
+    }
+    return c;
+  };
+  auto time_left = [&] { return options.budget_seconds - seconds_since(start) > std::max(evaluation_seconds, 0.05); };
+
+  // Seeds: the caller's starting points, then every template's defaults.
+  std::vector<Candidate> queue;
+  for (const ScheduleRequest& r : options.starting_points) {
+    auto params = ScheduleParams::parse(r.params);
+    if (params.ok()) queue.push_back({r.template_name, *params});
+  }
+  {
+    std::lock_guard<std::mutex> lock(halide_compile_mutex());
+    const ConvAlgorithm algorithm = lower(spec);
+    for (const Space& s : spaces) queue.push_back({s.schedule_template->name(), s.schedule_template->defaults(algorithm, *target)});
+  }
+  for (const Candidate& c : queue) {
+    if (!time_left()) break;
+    if (!measured.count(c.describe())) evaluate(c);
+  }
+
+  while (time_left()) {
+    Candidate next;
+    bool fresh = false;
+    for (int attempt = 0; attempt < 32 && !fresh; ++attempt) {
+      const double r = std::uniform_real_distribution<double>(0, 1)(rng);
+      if (ranked.size() < 2 || r < 0.25) {
+        next = random_candidate();
+      } else if (r < 0.85) {
+        next = mutate(pick_parent());
+      } else {
+        next = crossover(pick_parent(), pick_parent());
+      }
+      fresh = !measured.count(next.describe());
+    }
+    if (!fresh) break;  // the reachable space is exhausted
+    evaluate(next);
+  }
+
+  // Confirm the winner against the default, interleaved, so that one lucky timing
+  // cannot install a slower kernel.
+  if (result.best_description != reference_kernel->schedule()) {
+    auto best_kernel = runtime.get_kernel(spec, target_text, result.best);
+    if (best_kernel.ok()) {
+      std::vector<double> best_times, default_times;
+      for (int round = 0; round < 3 && status.ok(); ++round) {
+        best_times.push_back(median_ms(buffers, *best_kernel, options.timing_runs, &status));
+        default_times.push_back(median_ms(buffers, *reference_kernel, options.timing_runs, &status));
+      }
+      std::sort(best_times.begin(), best_times.end());
+      std::sort(default_times.begin(), default_times.end());
+      result.default_ms = default_times[1];
+      result.best_ms = best_times[1];
+    }
+    if (!best_kernel.ok() || !(result.best_ms < result.default_ms)) {
+      result.best = request_from_description(reference_kernel->schedule());
+      result.best_description = reference_kernel->schedule();
+      result.best_ms = result.default_ms;
+      result.best_error = 0;
+    }
+  }
+  return result;
+}
+
+}  // namespace convjit

@@ -1,0 +1,70 @@
+// The autotuner: searches the schedule templates' knob spaces for the fastest
+// correct kernel of one spec on one target, within a time budget.
+//
+// Contract:
+// - Any budget gives an answer: the default schedule is measured first, and the
+//   result is never slower than it (the default wins ties and near-ties).
+// - Every candidate's output is compared with the default kernel's output on the
+//   same inputs before it may win (relative error <= 1e-4 for f32, 1e-2 for f16).
+// - Timing: two warm-up runs, then the median of several runs that rotate over
+//   several input/output buffer sets, so that caches are not flattered.
+// - The search is evolutionary: mutations and crossovers of the best candidates so
+//   far, with a share of random points of every applicable template.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "convjit/conv_spec.h"
+#include "convjit/runtime.h"
+#include "convjit/status.h"
+
+namespace convjit {
+
+struct TuneProgress {
+  int candidates = 0;      // measured so far (the default included)
+  int rejected = 0;        // failed to compile or gave wrong results
+  double best_ms = 0;
+  double default_ms = 0;
+  double elapsed_seconds = 0;
+  double budget_seconds = 0;
+  std::string best_schedule;
+};
+
+struct TuneOptions {
+  double budget_seconds = 60;
+  uint32_t seed = 1;
+  int timing_runs = 9;  // timed runs per candidate (after 2 warm-ups)
+  // Schedules to measure first, e.g. the best record of the nearest tuned spec.
+  std::vector<ScheduleRequest> starting_points;
+  // Called after every candidate (a progress line, a plot, ...).
+  std::function<void(const TuneProgress&)> on_progress;
+};
+
+// One point of the best-so-far curve.
+struct TunePoint {
+  double elapsed_seconds;
+  double best_ms;
+};
+
+struct TuneResult {
+  ScheduleRequest best;       // the winning schedule
+  std::string best_description;
+  double best_ms = 0;
+  double default_ms = 0;
+  double best_error = 0;      // relative error of the winner vs the default's output
+  int candidates = 0;
+  int rejected = 0;
+  std::vector<TunePoint> curve;
+};
+
+// Tunes (spec, target). Candidates are compiled in a private Runtime without the
+// disk cache (they are many and mostly discarded).
+StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target, const TuneOptions& options);
+
+// Measures one kernel as the tuner does (median milliseconds).
+StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs);
+
+}  // namespace convjit
