@@ -26,6 +26,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <ctime>
 
 #include "convjit/conv_spec.h"
 
@@ -120,9 +121,12 @@ std::string check_entry(const std::string& bytes, std::string* header, size_t* p
   const uint64_t header_size = read_le<uint32_t>(bytes.data() + 12);
   const uint64_t payload_size = read_le<uint64_t>(bytes.data() + 16);
   const uint64_t stored_sum = read_le<uint64_t>(bytes.data() + 24);
-  if (kPrefixBytes + header_size + payload_size != bytes.size())
-    return "truncated or padded (" + std::to_string(bytes.size()) + " bytes, header says " +
-           std::to_string(kPrefixBytes + header_size + payload_size) + ")";
+  // Compared without adding the stored lengths: a crafted payload length near 2^64
+  // would wrap the sum around and pass.
+  const uint64_t after_prefix = bytes.size() - kPrefixBytes;
+  if (header_size > after_prefix || payload_size != after_prefix - header_size)
+    return "truncated or padded (" + std::to_string(bytes.size()) + " bytes, header gives lengths " +
+           std::to_string(header_size) + " + " + std::to_string(payload_size) + ")";
   *header = bytes.substr(kPrefixBytes, header_size);
   *payload_offset = kPrefixBytes + header_size;
   if (checksum(*header, bytes.data() + *payload_offset, payload_size) != stored_sum) return "checksum mismatch";
@@ -188,7 +192,7 @@ class DiskCache::Impl {
   explicit Impl(const DiskCacheConfig& config) : config_(config) {}
 
   void open() {
-    if (!config_.enabled) return disable("disabled by CONVJIT_CACHE", false);
+    if (!config_.enabled) return disable("disabled (CONVJIT_CACHE=off, or by the program's options)", false);
     if (config_.directory.empty()) return disable("no cache directory: set CONVJIT_CACHE_DIR or HOME", true);
     std::string error;
     if (!make_directories(config_.directory, &error)) return disable(error, true);
@@ -409,7 +413,14 @@ class DiskCache::Impl {
 
   Status clear() {
     if (config_.directory.empty()) return Status();
+    // A temporary file younger than this may be another process's entry in the
+    // making: removing it would make that process's rename fail.
+    constexpr int64_t kStaleTempNs = int64_t{600} * 1000000000;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
     for (const FileInfo& f : scan(true, true)) {
+      if (!ends_with(f.name, kEntrySuffix) && now_ns - f.mtime_ns < kStaleTempNs) continue;
       if (::unlink(path(f.name).c_str()) != 0 && errno != ENOENT)
         return Status::internal("cannot remove '" + path(f.name) + "': " + errno_text());
     }

@@ -27,6 +27,7 @@ fail() {
 }
 
 # Runs convjit with the given arguments; sets rc, and leaves stdout/stderr in files.
+# (Commands that must use a cache of their own set CONVJIT_CACHE_DIR in front.)
 run_convjit() {
   "$CONVJIT" "$@" >"$WORK/stdout" 2>"$WORK/stderr"
   rc=$?
@@ -106,7 +107,7 @@ RUN=(run "$D" --wei wei.npy --dst out/y.npy)
 expect_help --help
 expect_help -h
 expect_help help
-for c in run info compile; do
+for c in run info compile cache; do
   expect_help help "$c"
   expect_help "$c" --help
   expect_help "$c" -h
@@ -257,6 +258,132 @@ run_convjit compile "$D" --emit stmt -o out/k.stmt
 if [ "$rc" -ne 0 ]; then fail "compile --emit stmt: exit $rc: $(cat "$WORK/stderr")"; fi
 if [ ! -s out/k.stmt ]; then fail "compile --emit stmt: out/k.stmt is missing or empty"; fi
 if [ -n "$(find out -name '.*.tmp-*')" ]; then fail "compile left temporary files in out/"; fi
+
+# ---- cache --------------------------------------------------------------------------
+# A cache of its own: one run stores one kernel (and the Halide runtime) in it.
+CACHE="$WORK/cache"
+expect_help cache list --help
+expect_error 2 - cache
+expect_error 2 - cache frobnicate
+expect_error 2 - cache list --remove-bad --cache-dir "$CACHE"
+expect_error 2 - cache stats extra --cache-dir "$CACHE"
+expect_error 2 - cache verify --cache-dir
+expect_error 1 - cache stats --cache-dir src.npy          # not a directory
+
+# Nothing there yet: stats says so and creates nothing.
+checks=$((checks + 1))
+run_convjit cache stats --cache-dir "$CACHE"
+if [ "$rc" -ne 0 ]; then fail "cache stats (no directory): exit $rc: $(cat "$WORK/stderr")"; fi
+if ! grep -q "^entries: *0 " "$WORK/stdout"; then fail "cache stats (no directory): $(cat "$WORK/stdout")"; fi
+if [ -e "$CACHE" ]; then fail "cache stats created $CACHE"; fi
+
+checks=$((checks + 1))
+CONVJIT_CACHE_DIR="$CACHE" "$CONVJIT" run "$D" --src src.npy --wei wei.npy --dst out/yc.npy >"$WORK/stdout" 2>"$WORK/stderr"
+rc=$?
+if [ "$rc" -ne 0 ]; then fail "run with a fresh cache: exit $rc: $(cat "$WORK/stderr")"; fi
+expect_values out/yc.npy "8 15 12 21 36 27 20 33 24"
+
+checks=$((checks + 1))
+run_convjit cache stats --cache-dir "$CACHE"
+if [ "$rc" -ne 0 ]; then fail "cache stats: exit $rc: $(cat "$WORK/stderr")"; fi
+for line in "^directory: *$CACHE\$" '^enabled: *yes$' '^entries: *2 (1 kernel, 1 runtime)$' '^total: *[1-9][0-9]* bytes' \
+            '^max: *[1-9][0-9]* bytes'; do
+  if ! grep -q "$line" "$WORK/stdout"; then fail "cache stats: no line $line in $(cat "$WORK/stdout")"; fi
+done
+
+checks=$((checks + 1))
+run_convjit cache list --cache-dir "$CACHE"
+if [ "$rc" -ne 0 ]; then fail "cache list: exit $rc: $(cat "$WORK/stderr")"; fi
+if ! head -n 1 "$WORK/stdout" | grep -q "^KIND  *SIZE  *LAST USE  *TARGET  *SCHEDULE  *SPEC  *FILE$"; then
+  fail "cache list: no header line: $(cat "$WORK/stdout")"
+fi
+if [ "$(grep -c '^kernel ' "$WORK/stdout")" -ne 1 ] || [ "$(wc -l <"$WORK/stdout")" -ne 3 ]; then
+  fail "cache list: expected a header, one kernel and the runtime: $(cat "$WORK/stdout")"
+fi
+kernel_line=$(grep '^kernel ' "$WORK/stdout")
+entry=$(echo "$kernel_line" | awk '{print $NF}')
+for field in ' [1-9][0-9]* ' ' [0-9]\{4\}-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9] ' ' x86-64-linux' \
+             'c_in=1 h_in=3 w_in=3 c_out=1 kh=3 kw=3 pad=1,1,1,1'; do
+  if ! echo "$kernel_line" | grep -q -- "$field"; then fail "cache list: no '$field' in: $kernel_line"; fi
+done
+if ! echo "$entry" | grep -q '^[0-9a-f]\{16\}\.kernel$' || [ ! -f "$CACHE/$entry" ]; then
+  fail "cache list: '$entry' is not an entry file of $CACHE"
+fi
+
+checks=$((checks + 1))
+run_convjit cache list --json --cache-dir "$CACHE"
+if [ "$rc" -ne 0 ]; then fail "cache list --json: exit $rc: $(cat "$WORK/stderr")"; fi
+if [ "$(wc -l <"$WORK/stdout")" -ne 2 ]; then fail "cache list --json: expected 2 lines: $(cat "$WORK/stdout")"; fi
+if ! grep -q "\"file\": \"$entry\".*\"kind\": \"kernel\".*\"spec\": \"conv2d" "$WORK/stdout"; then
+  fail "cache list --json: no kernel entry $entry in $(cat "$WORK/stdout")"
+fi
+if [ -n "$PYTHON" ]; then
+  if ! "$PYTHON" -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$WORK/stdout"; then
+    fail "cache list --json: a line is not JSON: $(cat "$WORK/stdout")"
+  fi
+fi
+
+# verify_cache RC SUMMARY [ARGS...]: `convjit cache verify` exits RC and ends with SUMMARY.
+verify_cache() {
+  local code=$1 summary=$2
+  shift 2
+  checks=$((checks + 1))
+  run_convjit cache verify --cache-dir "$CACHE" "$@"
+  if [ "$rc" -ne "$code" ]; then fail "cache verify $*: exit $rc, expected $code: $(cat "$WORK/stderr")"; fi
+  if [ "$(tail -n 1 "$WORK/stdout")" != "$summary" ]; then
+    fail "cache verify $*: expected '$summary' last: $(cat "$WORK/stdout")"
+  fi
+}
+
+# flip_byte FILE: inverts one bit of the byte in the middle of FILE.
+flip_byte() {
+  local size offset byte
+  size=$(wc -c <"$1")
+  offset=$((size / 2))
+  byte=$(od -An -tu1 -j "$offset" -N 1 "$1" | tr -d ' ')
+  # shellcheck disable=SC2059
+  printf "\\$(printf '%03o' $((byte ^ 1)))" | dd of="$1" bs=1 seek="$offset" conv=notrunc 2>/dev/null
+}
+
+verify_cache 0 "2 entries, 0 bad"
+if [ -s "$WORK/stderr" ]; then fail "cache verify: wrote to stderr: $(cat "$WORK/stderr")"; fi
+
+flip_byte "$CACHE/$entry"
+verify_cache 1 "2 entries, 1 bad"
+if ! grep -q "$entry: " "$WORK/stdout"; then fail "cache verify: does not name $entry: $(cat "$WORK/stdout")"; fi
+if [ "$(wc -l <"$WORK/stderr")" -ne 1 ] || ! grep -q "^convjit: error: " "$WORK/stderr"; then
+  fail "cache verify: expected one error line: $(cat "$WORK/stderr")"
+fi
+verify_cache 0 "2 entries, 1 bad, removed" --remove-bad
+if [ -e "$CACHE/$entry" ]; then fail "cache verify --remove-bad left $entry"; fi
+verify_cache 0 "1 entry, 0 bad"
+
+# A damaged entry never reaches a run: it is rebuilt, with a warning.
+checks=$((checks + 1))
+CONVJIT_CACHE_DIR="$CACHE" "$CONVJIT" run "$D" --src src.npy --wei wei.npy --dst out/yc.npy >"$WORK/stdout" 2>"$WORK/stderr"
+if [ ! -f "$CACHE/$entry" ]; then fail "run did not store $entry again"; fi
+flip_byte "$CACHE/$entry"
+rm out/yc.npy
+CONVJIT_CACHE_DIR="$CACHE" "$CONVJIT" run "$D" --src src.npy --wei wei.npy --dst out/yc.npy >"$WORK/stdout" 2>"$WORK/stderr"
+rc=$?
+if [ "$rc" -ne 0 ]; then fail "run with a damaged cache entry: exit $rc: $(cat "$WORK/stderr")"; fi
+if ! grep -q "^convjit: warning: .*$entry" "$WORK/stderr"; then fail "run with a damaged entry: no warning: $(cat "$WORK/stderr")"; fi
+expect_values out/yc.npy "8 15 12 21 36 27 20 33 24"
+verify_cache 0 "2 entries, 0 bad"
+
+checks=$((checks + 1))
+run_convjit cache clear --cache-dir "$CACHE"
+if [ "$rc" -ne 0 ]; then fail "cache clear: exit $rc: $(cat "$WORK/stderr")"; fi
+if ! grep -q "^removed 2 entries" "$WORK/stdout"; then fail "cache clear: $(cat "$WORK/stdout")"; fi
+if [ -n "$(ls -A "$CACHE")" ]; then fail "cache clear left: $(ls -A "$CACHE")"; fi
+run_convjit cache list --cache-dir "$CACHE"
+if [ "$(wc -l <"$WORK/stdout")" -ne 1 ]; then fail "cache list after clear: $(cat "$WORK/stdout")"; fi
+verify_cache 0 "0 entries, 0 bad"
+
+# The default directory comes from the environment.
+checks=$((checks + 1))
+CONVJIT_CACHE_DIR="$CACHE" "$CONVJIT" cache stats >"$WORK/stdout" 2>"$WORK/stderr"
+if ! grep -q "^directory: *$CACHE\$" "$WORK/stdout"; then fail "cache stats ignores CONVJIT_CACHE_DIR: $(cat "$WORK/stdout")"; fi
 
 chmod 600 unreadable.npy
 if [ "$failures" -ne 0 ]; then

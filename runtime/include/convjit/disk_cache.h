@@ -85,7 +85,8 @@ class DiskCache {
   // per bad entry and removes them when `remove_bad`.
   std::vector<std::string> verify(bool remove_bad);
 
-  // Removes every entry (and stray temporary files).
+  // Removes every entry, and temporary files older than ten minutes (younger ones
+  // may be other processes' entries in the making).
   Status clear();
 
   int64_t total_bytes() const;
