@@ -4,9 +4,10 @@
 #include "convjit/runtime.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <list>
 #include <mutex>
@@ -15,6 +16,7 @@
 
 #include "code_fingerprint.h"
 #include "compiled_kernel.h"
+#include "convjit/tuning_database.h"
 #include "cpu_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
@@ -37,8 +39,8 @@ std::string memory_key(const ConvSpec& spec, const Halide::Target& target) {
 // Halide, and convjit's own code generation (which includes the default heuristics). It deliberately leaves out the host's name, the
 // compiler that links the shared object (it only links, never generates code) and
 // the time of the compile.
-std::string disk_key(const std::string& memory_key, const std::string& schedule_origin) {
-  return "kernel " + memory_key + " schedule_origin=" + schedule_origin + " halide=" + halide_fingerprint() +
+std::string disk_key(const std::string& memory_key, const std::string& schedule) {
+  return "kernel " + memory_key + " schedule=" + schedule + " halide=" + halide_fingerprint() +
          " codegen=" + codegen_fingerprint();
 }
 
@@ -100,10 +102,11 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
   if (!runtime.ok()) return runtime.status();
   const std::string name = function_name(key);
 
-  // The memory key names a requested schedule; the default one is a function of the
-  // spec, the target and the code generator, all in the disk key already. So a disk
-  // hit needs no lowering: the schedule's description comes from the entry.
-  const std::string full_key = disk_key(key, request ? "requested" : "default");
+  // A requested schedule (explicit or tuned) is named in the disk key; the default
+  // one is a function of the spec, the target and the code generator, all in the
+  // key already. So a disk hit needs no lowering: the description comes from the entry.
+  const std::string full_key =
+      disk_key(key, request ? request->template_name + "(" + request->params + ")" : "default");
   if (disk && disk->enabled()) {
     DiskCacheEntry stored;
     auto cached = disk->read(full_key, &stored);
@@ -183,7 +186,26 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
 class RuntimeImpl {
  public:
   explicit RuntimeImpl(const RuntimeOptions& options)
-      : options_(options), disk_(DiskCache::open(options.disk)) {}
+      : options_(options), disk_(DiskCache::open(options.disk)) {
+    struct stat st;
+    if (!options.tuning_database.empty() && stat(options.tuning_database.c_str(), &st) == 0) {
+      auto db = TuningDatabase::open(options.tuning_database);
+      if (db.ok()) {
+        tuning_ = *db;
+      } else {
+        std::fprintf(stderr, "convjit: warning: tuning database not used: %s\n", db.status().message().c_str());
+      }
+    }
+  }
+
+  // The tuned schedule for (spec, target) when the database has one for this code
+  // generator; a record naming a schedule that no longer fits is ignored.
+  std::optional<ScheduleRequest> tuned_schedule(const ConvSpec& spec, const std::string& target_text) {
+    if (!tuning_) return std::nullopt;
+    auto best = tuning_->best(canonical_key(spec), target_text, tuning_codegen_fingerprint());
+    if (!best.ok() || !best->has_value()) return std::nullopt;
+    return ScheduleRequest{(*best)->schedule_template, (*best)->schedule_params};
+  }
 
   StatusOr<Kernel> get_kernel(const ConvSpec& spec, const std::string& target_text,
                               const std::optional<ScheduleRequest>& request) {
@@ -212,7 +234,13 @@ class RuntimeImpl {
       }
     }
     if (produce_here) {
-      StatusOr<Produced> produced = produce(spec, target->target, key, disk_.get(), request);
+      std::optional<ScheduleRequest> schedule = request;
+      if (!schedule) schedule = tuned_schedule(spec, target->text);
+      StatusOr<Produced> produced = produce(spec, target->target, key, disk_.get(), schedule);
+      if (!produced.ok() && schedule && !request) {
+        // A stale tuning record must not make a spec unusable: fall back to the default.
+        produced = produce(spec, target->target, key, disk_.get(), std::nullopt);
+      }
       {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = entries_.find(key);
@@ -302,12 +330,15 @@ class RuntimeImpl {
 
   RuntimeOptions options_;
   std::shared_ptr<DiskCache> disk_;
+  std::shared_ptr<TuningDatabase> tuning_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> recency_;  // most recently used first
   std::unordered_map<std::string, ResolvedTarget> targets_;
   CacheStats stats_;
 };
+
+std::string RuntimeOptions::default_tuning_database_path() { return TuningDatabase::default_path(); }
 
 Runtime::Runtime() : Runtime(RuntimeOptions()) {}
 Runtime::Runtime(const RuntimeOptions& options) : impl_(std::make_unique<RuntimeImpl>(options)) {}
@@ -357,6 +388,12 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
 }
 
 std::string host_target_string() { return Halide::get_host_target().to_string(); }
+
+StatusOr<std::string> resolve_target_string(const std::string& text) {
+  auto target = resolve_target(text);
+  if (!target.ok()) return target.status();
+  return target->to_string();
+}
 
 void set_num_threads(int threads) {
   auto runtime = HalideRuntimeLibrary::get(Halide::get_host_target(), &Runtime::global().impl_->disk());

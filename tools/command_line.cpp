@@ -35,13 +35,18 @@ const char kDescriptor[] =
 
 std::string general_usage() {
   return "usage: convjit COMMAND [options] DESCRIPTOR\n"
+         "       convjit cache stats|list|verify|clear [--cache-dir DIR]\n"
+         "       convjit tune DESCRIPTOR | --batch FILE --budget SECONDS\n"
          "\n"
-         "A JIT convolution compiler on Halide: runs, describes or compiles one convolution.\n"
+         "A JIT convolution compiler on Halide: runs, describes, compiles or tunes one\n"
+         "convolution, and maintains the disk cache of compiled kernels.\n"
          "\n"
          "Commands:\n"
          "  run      run a convolution on .npy tensors and write the output as .npy\n"
          "  info     print the resolved spec, shapes, flops and cache key as JSON\n"
          "  compile  write what Halide generates for a convolution (stmt, html, asm, object)\n"
+         "  cache    show, check or clear the disk cache of compiled kernels\n"
+         "  tune     search schedules for the fastest kernel; record it in the tuning database\n"
          "  help     print this text, or 'convjit help COMMAND' for a command's options\n"
          "\n"
          "'convjit COMMAND --help' prints the options of a command.\n"
@@ -87,6 +92,33 @@ std::string info_usage() {
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }
 
+std::string cache_usage() {
+  return "usage: convjit cache stats [--cache-dir DIR]\n"
+         "       convjit cache list [--json] [--cache-dir DIR]\n"
+         "       convjit cache verify [--remove-bad] [--cache-dir DIR]\n"
+         "       convjit cache clear [--cache-dir DIR]\n"
+         "\n"
+         "Shows, checks or clears the disk cache of compiled kernels that 'convjit run' and\n"
+         "every program using the runtime share.\n"
+         "\n"
+         "  stats          directory, whether the cache is in use (or why not), number of\n"
+         "                 entries (kernels and Halide runtimes), total and maximum size\n"
+         "  list           one line per entry, most recently used first: kind, size in\n"
+         "                 bytes, last use (local time), target, schedule, spec (key fields\n"
+         "                 at their default value left out) and file name\n"
+         "    --json       one JSON object per entry instead, with the full key\n"
+         "  verify         checks every entry (header, checksum, owner, mode) and prints one\n"
+         "                 line per bad entry and 'N entries, M bad'; exit 1 if any is bad\n"
+         "    --remove-bad removes the bad entries (exit 0 when all are gone)\n"
+         "  clear          removes every entry and prints how many\n"
+         "\n"
+         "  --cache-dir DIR  the cache directory; default $CONVJIT_CACHE_DIR, else\n"
+         "                 $XDG_CACHE_HOME/convjit, else ~/.cache/convjit\n"
+         "\n"
+         "Environment: CONVJIT_CACHE=off stops programs from using the cache (this command\n"
+         "still works on it); CONVJIT_CACHE_MAX_BYTES bounds its size (default 1 GiB).\n";
+}
+
 std::string compile_usage() {
   return "usage: convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE\n"
          "                       [--target host]\n"
@@ -100,6 +132,31 @@ std::string compile_usage() {
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }
 
+std::string tune_usage() {
+  return "usage: convjit tune [problem options] DESCRIPTOR --budget SECONDS [--target T] [--db PATH]\n"
+         "       convjit tune --batch FILE --budget SECONDS [--target T] [--db PATH]\n"
+         "       convjit tune --export FILE | --import FILE [--db PATH]\n"
+         "\n"
+         "Autotunes each problem for SECONDS: an evolutionary search over the schedule\n"
+         "templates' knobs, starting from the defaults and from the best record of the\n"
+         "nearest tuned spec; every candidate is checked against the default kernel's\n"
+         "output and timed with warm-up and medians. The winner (never slower than the\n"
+         "default) is recorded in the tuning database, which every later request for the\n"
+         "same spec and target uses. A progress line on stderr shows candidates, best time\n"
+         "and time left.\n"
+         "\n"
+         "Options:\n"
+         "  --budget SECONDS   tuning time per problem\n"
+         "  --batch FILE       a shape file: one problem a line, as on the command line\n"
+         "  --target T         host (default) or a Halide target string\n"
+         "  --db PATH          the tuning database; default $CONVJIT_TUNING_DB, else\n"
+         "                     tuning.sqlite in the kernel cache directory\n"
+         "  --export FILE      write every record as JSON lines (for machines of the same kind)\n"
+         "  --import FILE      add the records of a JSON lines file\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions;
+}
+
 bool is_help(const std::string& arg) { return arg == "--help" || arg == "-h"; }
 
 }  // namespace
@@ -108,6 +165,8 @@ std::string usage_text(const std::string& command) {
   if (command == "run") return run_usage();
   if (command == "info") return info_usage();
   if (command == "compile") return compile_usage();
+  if (command == "cache") return cache_usage();
+  if (command == "tune") return tune_usage();
   return general_usage();
 }
 
@@ -209,7 +268,7 @@ int run_command_line(const std::vector<std::string>& args) {
   try {
     if (args.empty()) {
       std::fputs(general_usage().c_str(), stderr);
-      return report_error("no command given; expected run, info, compile or help", kExitUsage);
+      return report_error("no command given; expected run, info, compile, cache, tune or help", kExitUsage);
     }
     const std::string& command = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -220,9 +279,10 @@ int run_command_line(const std::vector<std::string>& args) {
     if (command == "help") {
       if (rest.size() > 1) return report_error("'convjit help' takes at most one command", kExitUsage);
       std::string topic = rest.empty() ? "" : rest[0];
-      if (!topic.empty() && topic != "run" && topic != "info" && topic != "compile") {
+      if (!topic.empty() && topic != "run" && topic != "info" && topic != "compile" && topic != "cache" &&
+          topic != "tune") {
         std::fputs(general_usage().c_str(), stderr);
-        return report_error("unknown command '" + topic + "'; expected run, info or compile",
+        return report_error("unknown command '" + topic + "'; expected run, info, compile, cache or tune",
                             kExitUsage);
       }
       std::fputs(usage_text(topic).c_str(), stdout);
@@ -231,8 +291,10 @@ int run_command_line(const std::vector<std::string>& args) {
     if (command == "run") return run_command(rest);
     if (command == "info") return info_command(rest);
     if (command == "compile") return compile_command(rest);
+    if (command == "cache") return cache_command(rest);
+    if (command == "tune") return tune_command(rest);
     std::fputs(general_usage().c_str(), stderr);
-    return report_error("unknown command '" + command + "'; expected run, info, compile or help",
+    return report_error("unknown command '" + command + "'; expected run, info, compile, cache, tune or help",
                         kExitUsage);
   } catch (const std::bad_alloc&) {
     return report_error("out of memory", kExitFailure);

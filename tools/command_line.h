@@ -46,7 +46,7 @@ bool route_arguments(const std::string& command, const std::vector<std::string>&
                      const std::vector<ToolOption>& tool_options, RoutedArguments* routed,
                      CommandError* error);
 
-// Usage text of a command ("run", "info", "compile"), or the general one for "".
+// Usage text of a command ("run", "info", "compile", "cache", "tune"), or the general one for "".
 std::string usage_text(const std::string& command);
 
 // Prints "convjit: error: MESSAGE" as one line (newlines in MESSAGE, e.g. from a

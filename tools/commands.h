@@ -13,5 +13,9 @@ int run_command(const std::vector<std::string>& args);
 int info_command(const std::vector<std::string>& args);
 // convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE [--target T]
 int compile_command(const std::vector<std::string>& args);
+// convjit cache stats|list|verify|clear [--cache-dir DIR] [--json] [--remove-bad]
+int cache_command(const std::vector<std::string>& args);
+// convjit tune DESCRIPTOR | --batch FILE --budget SECONDS [--db PATH] | --export F | --import F
+int tune_command(const std::vector<std::string>& args);
 
 }  // namespace convjit

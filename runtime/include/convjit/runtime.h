@@ -92,6 +92,12 @@ struct RuntimeOptions {
   int64_t max_memory_entries = 4096;
   int64_t max_memory_bytes = int64_t{1} << 30;
   DiskCacheConfig disk = DiskCacheConfig::from_environment();
+  // The tuning database whose best record for a (spec, target) replaces the default
+  // schedule; "" for none. Default: TuningDatabase::default_path() (beside the disk
+  // cache; CONVJIT_TUNING_DB overrides, "off" disables). Only read, and only when
+  // the file exists.
+  std::string tuning_database = default_tuning_database_path();
+  static std::string default_tuning_database_path();
 };
 
 // What Halide generated for a spec, for people who want to read the code.
@@ -142,6 +148,9 @@ class Runtime {
 
 // The Halide target string that "host" resolves to on this machine.
 std::string host_target_string();
+// The canonical Halide target string of "host" or any target string (the form keys
+// and tuning records use); errors name the string and the rule.
+StatusOr<std::string> resolve_target_string(const std::string& target);
 
 // Sets the number of worker threads of the process's one Halide thread pool
 // (0 = one per core). Affects kernels run afterwards.

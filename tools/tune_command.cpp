@@ -1,0 +1,136 @@
+// `convjit tune`: autotunes one problem or a shape file under a time budget per
+// layer and records the winners in the tuning database; imports and exports records.
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "command_line.h"
+#include "commands.h"
+#include "convjit/autotuner.h"
+#include "convjit/descriptor.h"
+#include "convjit/runtime.h"
+#include "convjit/tuning_database.h"
+
+namespace convjit {
+namespace {
+
+StatusOr<double> parse_budget(const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value > 0) || value > 86400) {
+    return Status::invalid_argument("--budget '" + text + "': expected seconds per layer, > 0 and <= 86400");
+  }
+  return value;
+}
+
+// Tunes one problem: the nearest tuned spec's best record is the first candidate.
+int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& target_text, double budget,
+                 const std::string& label) {
+  auto target_string = resolve_target_string(target_text);
+  if (!target_string.ok()) return report_error(target_string.status().message(), kExitUsage);
+  TuneOptions options;
+  options.budget_seconds = budget;
+  auto nearest = db.nearest(problem.spec, *target_string, tuning_codegen_fingerprint());
+  if (nearest.ok() && nearest->has_value()) {
+    options.starting_points.push_back({(*nearest)->schedule_template, (*nearest)->schedule_params});
+  }
+  options.on_progress = [&](const TuneProgress& p) {
+    std::fprintf(stderr, "\r[tune] %s: %d candidates (%d rejected), best %.3f ms, default %.3f ms, %.0f s left   ",
+                 label.c_str(), p.candidates, p.rejected, p.best_ms, p.default_ms,
+                 std::max(0.0, p.budget_seconds - p.elapsed_seconds));
+    std::fflush(stderr);
+  };
+  auto result = tune(problem.spec, target_text, options);
+  std::fputs("\n", stderr);
+  if (!result.ok()) return report_error(result.status());
+
+  TuningRecord record = make_tuning_record(problem.spec, *target_string);
+  record.schedule_template = result->best.template_name;
+  record.schedule_params = result->best.params;
+  record.time_ms = result->best_ms;
+  record.default_time_ms = result->default_ms;
+  record.max_error = result->best_error;
+  Status inserted = db.insert(record);
+  if (!inserted.ok()) return report_error(inserted);
+  std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %d candidates  %s\n",
+              problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),
+              result->default_ms, result->best_ms, result->default_ms / result->best_ms, result->candidates,
+              result->best_description.c_str());
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+int tune_command(const std::vector<std::string>& args) {
+  RoutedArguments routed;
+  CommandError error;
+  if (!route_arguments("tune", args,
+                       {{"--batch", true}, {"--budget", true}, {"--target", true}, {"--db", true},
+                        {"--export", true}, {"--import", true}},
+                       &routed, &error)) {
+    return report_error(error);
+  }
+  if (routed.help) {
+    std::fputs(usage_text("tune").c_str(), stdout);
+    return kExitOk;
+  }
+  const std::string db_path = routed.options.count("--db") ? routed.options["--db"] : TuningDatabase::default_path();
+  if (db_path.empty()) {
+    return report_error("no tuning database: give --db PATH, or set CONVJIT_CACHE_DIR or HOME", kExitUsage);
+  }
+  auto db = TuningDatabase::open(db_path);
+  if (!db.ok()) return report_error(db.status());
+
+  if (routed.options.count("--export") || routed.options.count("--import")) {
+    if (!routed.descriptor.empty() || routed.options.count("--batch")) {
+      return report_error("--export and --import take no problems (see 'convjit tune --help')", kExitUsage);
+    }
+    if (routed.options.count("--import")) {
+      auto imported = (*db)->import_jsonl(routed.options["--import"]);
+      if (!imported.ok()) return report_error(imported.status());
+      std::printf("imported %d records into %s\n", *imported, db_path.c_str());
+    }
+    if (routed.options.count("--export")) {
+      Status exported = (*db)->export_jsonl(routed.options["--export"]);
+      if (!exported.ok()) return report_error(exported);
+      std::printf("exported the records of %s to %s\n", db_path.c_str(), routed.options["--export"].c_str());
+    }
+    return kExitOk;
+  }
+
+  if (!routed.options.count("--budget")) {
+    return report_error("missing required option --budget SECONDS (see 'convjit tune --help')", kExitUsage);
+  }
+  auto budget = parse_budget(routed.options["--budget"]);
+  if (!budget.ok()) return report_error(budget.status().message(), kExitUsage);
+  const std::string target = routed.options.count("--target") ? routed.options["--target"] : "host";
+
+  std::vector<Problem> problems;
+  if (routed.options.count("--batch")) {
+    if (!routed.problem_tokens.empty()) {
+      return report_error("--batch takes the problems from " + routed.options["--batch"] +
+                              "; give no descriptor or problem options on the command line",
+                          kExitUsage);
+    }
+    auto read = read_problem_file(routed.options["--batch"]);
+    if (!read.ok()) return report_error(read.status());
+    problems = *read;
+  } else {
+    if (routed.descriptor.empty()) return report_error("missing DESCRIPTOR or --batch FILE", kExitUsage);
+    auto problem = parse_problem(routed.problem_tokens);
+    if (!problem.ok()) return report_error(problem.status());
+    problems.push_back(*problem);
+  }
+  std::fprintf(stderr, "[tune] %zu layer(s), %.0f s each, records in %s\n", problems.size(), *budget,
+               db_path.c_str());
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const std::string label = std::to_string(i + 1) + "/" + std::to_string(problems.size()) + " " +
+                              (problems[i].name.empty() ? print_descriptor(problems[i].spec) : problems[i].name);
+    if (int rc = tune_problem(**db, problems[i], target, *budget, label); rc != kExitOk) return rc;
+  }
+  return kExitOk;
+}
+
+}  // namespace convjit
