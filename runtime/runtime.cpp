@@ -369,7 +369,7 @@ StatusOr<EmitFormat> parse_emit_format(const std::string& text) {
 }
 
 Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitFormat format,
-                     const std::string& path) {
+                     const std::string& path, const ScheduleRequest* request) {
   CONVJIT_RETURN_IF_ERROR(validate(spec));
   auto target = resolve_target(target_text);
   if (!target.ok()) return target.status();
@@ -380,11 +380,42 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
   Status status;
   Status caught = catch_halide_errors("generating " + name, [&] {
     ConvAlgorithm algorithm = lower(spec);
-    const ScheduleChoice schedule = default_cpu_schedule(algorithm, *target);
+    ScheduleChoice schedule = default_cpu_schedule(algorithm, *target);
+    if (request) {
+      auto choice = resolve_schedule(*request, algorithm, *target);
+      if (!choice.ok()) {
+        status = choice.status();
+        return;
+      }
+      schedule = *choice;
+    }
     schedule.schedule_template->apply(algorithm, *target, schedule.params);
     status = write_generated_code(algorithm, *target, name, kForms[static_cast<int>(format)], path);
   });
   return caught.ok() ? status : caught;
+}
+
+StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target_text) {
+  CONVJIT_RETURN_IF_ERROR(validate(spec));
+  auto target = resolve_target(target_text);
+  if (!target.ok()) return target.status();
+  std::vector<ScheduleSpace> spaces;
+  std::lock_guard<std::mutex> lock(halide_compile_mutex());
+  Status caught = catch_halide_errors("listing schedules", [&] {
+    const ConvAlgorithm algorithm = lower(spec);
+    for (const ScheduleTemplate* t : cpu_templates()) {
+      ScheduleSpace space;
+      space.template_name = t->name();
+      space.not_applicable = t->why_not_applicable(algorithm, *target);
+      if (space.not_applicable.empty()) {
+        for (const Knob& k : t->knobs(algorithm, *target)) space.knobs.push_back({k.name, k.choices, k.meaning});
+        space.defaults = t->defaults(algorithm, *target).to_string();
+      }
+      spaces.push_back(std::move(space));
+    }
+  });
+  if (!caught.ok()) return caught;
+  return spaces;
 }
 
 std::string host_target_string() { return Halide::get_host_target().to_string(); }

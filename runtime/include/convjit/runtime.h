@@ -111,6 +111,26 @@ struct ScheduleRequest {
   std::string params;
 };
 
+// One knob of a schedule template and the values it may take for a spec.
+struct ScheduleKnob {
+  std::string name;
+  std::vector<int> choices;
+  std::string meaning;
+};
+
+// A schedule template as it stands for one (spec, target): whether it applies (and
+// why not), its knobs and its heuristic defaults.
+struct ScheduleSpace {
+  std::string template_name;
+  std::string not_applicable;  // empty when the template applies
+  std::vector<ScheduleKnob> knobs;
+  std::string defaults;        // parameters, as ScheduleRequest::params
+};
+
+// Every schedule template, most specific first, for (spec, target): what the
+// autotuner searches and the default schedule is chosen from (the first applicable).
+StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target = "host");
+
 class RuntimeImpl;
 
 class Runtime {
@@ -137,9 +157,10 @@ class Runtime {
 
   CacheStats stats() const;
 
-  // Writes what Halide generates for (spec, target) to `path` in `format`.
+  // Writes what Halide generates for (spec, target) to `path` in `format`, with the
+  // default schedule or the given one.
   Status emit(const ConvSpec& spec, const std::string& target, EmitFormat format,
-              const std::string& path);
+              const std::string& path, const ScheduleRequest* schedule = nullptr);
 
  private:
   friend void set_num_threads(int threads);
