@@ -55,6 +55,10 @@ struct TuneResult {
   double best_ms = 0;
   double default_ms = 0;
   double best_error = 0;      // relative error of the winner vs the default's output
+  // Halide 14's own autoschedulers (Adams2019, Mullapudi2016) are candidates too;
+  // the best of them, for comparison (0 when none could be measured).
+  double autoscheduler_ms = 0;
+  std::string autoscheduler_description;
   int candidates = 0;
   int rejected = 0;
   std::vector<TunePoint> curve;
