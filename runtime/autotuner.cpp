@@ -239,6 +239,11 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
       measured[key] = ms;
       ranked.push_back({ms, c});
       std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      if (c.template_name == "halide_autoscheduler" &&
+          (result.autoscheduler_ms == 0 || ms < result.autoscheduler_ms)) {
+        result.autoscheduler_ms = ms;
+        result.autoscheduler_description = key;
+      }
       if (ms < result.best_ms) {
         result.best_ms = ms;
         result.best = {c.template_name, c.params.to_string()};

@@ -6,7 +6,7 @@ namespace convjit {
 const std::vector<const ScheduleTemplate*>& cpu_templates() {
   static const std::vector<const ScheduleTemplate*> all = {
       &cpu_depthwise_template(), &cpu_transposed_template(), &cpu_direct_template(),
-      &cpu_channel_vectorized_template()};
+      &cpu_channel_vectorized_template(), &halide_autoscheduler_template()};
   return all;
 }
 

@@ -1,7 +1,8 @@
 // The CPU schedule templates and the ordered list the runtime chooses from.
 //
-// Order matters: the first applicable template gives the default schedule; the
-// autotuner searches every applicable one.
+// Order matters: the first applicable template gives the default schedule (the
+// channel-vectorized fallback applies to every spec, so Halide's autoschedulers,
+// last, are never a default); the autotuner searches every applicable one.
 #pragma once
 
 #include <string>
@@ -15,6 +16,7 @@ const ScheduleTemplate& cpu_direct_template();
 const ScheduleTemplate& cpu_transposed_template();
 const ScheduleTemplate& cpu_depthwise_template();
 const ScheduleTemplate& cpu_channel_vectorized_template();
+const ScheduleTemplate& halide_autoscheduler_template();
 
 // Every CPU template, most specific first.
 const std::vector<const ScheduleTemplate*>& cpu_templates();

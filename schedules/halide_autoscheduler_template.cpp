@@ -1,0 +1,108 @@
+// halide_autoscheduler: Halide 14's own CPU autoschedulers (Adams2019, Mullapudi2016,
+// Debian's plugins) as one more template, so that tuning is never worse than them
+// and their speed can be reported beside convjit's. Never a default: it comes last.
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include <mutex>
+
+#include "cpu_templates.h"
+
+namespace convjit {
+namespace {
+
+struct Autoscheduler {
+  const char* name;    // as Pipeline::auto_schedule knows it
+  const char* plugin;  // Debian's libhalide14-0-dev installs these
+};
+
+constexpr Autoscheduler kAutoschedulers[] = {
+    {"Adams2019", "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_adams2019.so"},
+    {"Mullapudi2016", "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_mullapudi2016.so"},
+};
+
+bool plugin_present(const Autoscheduler& a) {
+  struct stat st;
+  return stat(a.plugin, &st) == 0;
+}
+
+// Loads a plugin once per process; it registers the autoscheduler by name.
+void load_once(const Autoscheduler& a) {
+  static std::mutex mutex;
+  static bool loaded[2] = {false, false};
+  std::lock_guard<std::mutex> lock(mutex);
+  const size_t index = static_cast<size_t>(&a - kAutoschedulers);
+  if (!loaded[index]) {
+    Halide::load_plugin(a.plugin);
+    loaded[index] = true;
+  }
+}
+
+// Estimates equal to the pinned shapes: the autoschedulers plan from them.
+void set_estimates(ConvAlgorithm& a) {
+  const ConvSpec& s = a.spec;
+  auto estimate = [](Halide::ImageParam& p, const int64_t* shape, int rank) {
+    Halide::Region region;
+    for (int d = rank - 1; d >= 0; --d) region.push_back({0, static_cast<int>(shape[d])});
+    p.set_estimates(region);
+  };
+  const auto in = input_shape(s), out = output_shape(s);
+  const auto w = weight_shape(s);
+  estimate(a.input, in.data(), 4);
+  estimate(a.weights, w.data(), weight_rank(s));
+  if (s.has_bias) {
+    const int64_t b[] = {s.c_out};
+    estimate(a.bias, b, 1);
+  }
+  a.output.set_estimates({{0, static_cast<int>(out[3])},
+                          {0, static_cast<int>(out[2])},
+                          {0, static_cast<int>(out[1])},
+                          {0, static_cast<int>(out[0])}});
+}
+
+class HalideAutoschedulerTemplate final : public ScheduleTemplate {
+ public:
+  const char* name() const override { return "halide_autoscheduler"; }
+
+  std::string why_not_applicable(const ConvAlgorithm&, const Halide::Target& target) const override {
+    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    for (const Autoscheduler& a : kAutoschedulers) {
+      if (plugin_present(a)) return "";
+    }
+    return std::string("no autoscheduler plugin found (looked for ") + kAutoschedulers[0].plugin + ")";
+  }
+
+  std::vector<Knob> knobs(const ConvAlgorithm&, const Halide::Target&) const override {
+    Knob which{"algorithm", {}, "0 = Adams2019, 1 = Mullapudi2016"};
+    for (int i = 0; i < 2; ++i) {
+      if (plugin_present(kAutoschedulers[i])) which.choices.push_back(i);
+    }
+    return {which};
+  }
+
+  ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& t) const override {
+    return {{"algorithm", knobs(a, t)[0].choices.front()}};
+  }
+
+  void apply(ConvAlgorithm& a, const Halide::Target& target, const ScheduleParams& p) const override {
+    const Autoscheduler& chosen = kAutoschedulers[p.get("algorithm")];
+    // Adams2019's default beam search (32 wide, 5 passes) took 60 s for ResNet-50's
+    // res2 3x3 layer on a 2-core machine (2026-11-21): longer than a whole tuning
+    // budget. Its greedy mode takes seconds; a user's own setting wins.
+    setenv("HL_BEAM_SIZE", "1", /*overwrite=*/0);
+    load_once(chosen);
+    set_estimates(a);
+    // Two cores, a 32 MB last-level cache, and the balance Halide's own apps use.
+    Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
+  }
+};
+
+}  // namespace
+
+const ScheduleTemplate& halide_autoscheduler_template() {
+  static const HalideAutoschedulerTemplate instance;
+  return instance;
+}
+
+}  // namespace convjit
