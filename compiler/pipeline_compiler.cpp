@@ -41,8 +41,6 @@ Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& t
   });
 }
 
-namespace {
-
 std::string cxx_driver() {
   if (const char* env = std::getenv("CONVJIT_CXX"); env && *env) return env;
 #ifdef CONVJIT_BUILD_CXX
@@ -52,7 +50,6 @@ std::string cxx_driver() {
 #endif
 }
 
-// Runs argv[0] with arguments, without a shell (no quoting issues with paths).
 Status run_program(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -74,8 +71,6 @@ Status run_program(const std::vector<std::string>& argv) {
   }
   return Status();
 }
-
-}  // namespace
 
 Status link_shared_object(const std::vector<std::string>& objects, const std::string& so_path) {
   std::vector<std::string> argv = {cxx_driver(), "-shared", "-o", so_path};

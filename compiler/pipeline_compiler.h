@@ -26,8 +26,15 @@ StatusOr<Halide::Target> resolve_target(const std::string& text);
 Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& target,
                          const std::string& function_name, const std::string& object_path);
 
-// Links object files into a shared object with the system C++ compiler driver
-// ($CONVJIT_CXX, else the compiler convjit was built with, else "c++").
+// The system C++ compiler driver: $CONVJIT_CXX, else the compiler convjit was built
+// with, else "c++".
+std::string cxx_driver();
+
+// Runs argv[0] (looked up in PATH) with arguments, without a shell, so paths need
+// no quoting; an error names the command line.
+Status run_program(const std::vector<std::string>& argv);
+
+// Links object files into a shared object with cxx_driver().
 Status link_shared_object(const std::vector<std::string>& objects, const std::string& so_path);
 
 enum class ReadableForm { kStmt, kHtml, kAssembly, kObject };

@@ -37,6 +37,7 @@ std::string general_usage() {
   return "usage: convjit COMMAND [options] DESCRIPTOR\n"
          "       convjit cache stats|list|verify|clear [--cache-dir DIR]\n"
          "       convjit tune DESCRIPTOR | --batch FILE --budget SECONDS\n"
+         "       convjit aot --batch FILE --target T1[,T2...] --name NAME -o DIR\n"
          "\n"
          "A JIT convolution compiler on Halide: runs, describes, compiles or tunes one\n"
          "convolution, and maintains the disk cache of compiled kernels.\n"
@@ -47,6 +48,7 @@ std::string general_usage() {
          "  compile  write what Halide generates for a convolution (stmt, html, asm, object)\n"
          "  cache    show, check or clear the disk cache of compiled kernels\n"
          "  tune     search schedules for the fastest kernel; record it in the tuning database\n"
+         "  aot      generate a static library + C header for deployment (no Halide needed)\n"
          "  help     print this text, or 'convjit help COMMAND' for a command's options\n"
          "\n"
          "'convjit COMMAND --help' prints the options of a command.\n"
@@ -157,6 +159,29 @@ std::string tune_usage() {
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }
 
+std::string aot_usage() {
+  return "usage: convjit aot --batch FILE --target T1[,T2...] --name NAME -o DIR [--db PATH]\n"
+         "       convjit aot --inspect LIB\n"
+         "\n"
+         "Compiles every problem of a shape file for every target ahead of time into\n"
+         "DIR/lib/libNAME.a, DIR/include/NAME.h and DIR/lib/cmake/NAME/NAMEConfig.cmake:\n"
+         "one entry point per problem (named after the descriptor's n<name>, else conv<i>),\n"
+         "NAME_run() dispatching on a spec, and run-time dispatch over the targets by the\n"
+         "CPU's features (the first listed target the CPU supports runs). Each problem uses\n"
+         "its tuned schedule when the tuning database has one. Building against or running\n"
+         "the library needs neither Halide nor LLVM. Nothing is left at DIR on failure.\n"
+         "\n"
+         "Options:\n"
+         "  --batch FILE       the problems, one a line as on the command line\n"
+         "  --target LIST      comma-separated: host and/or Halide target strings, e.g.\n"
+         "                     x86-64-linux-avx512,x86-64-linux-avx2-fma,x86-64-linux-sse41\n"
+         "  --name NAME        a C identifier: the library, header and function prefix\n"
+         "  -o DIR             the output directory (must not exist, or be empty)\n"
+         "  --db PATH          the tuning database (default: as convjit tune)\n"
+         "  --inspect LIB      print the provenance (versions, target, schedule, tuning record\n"
+         "                     of every kernel) embedded in a generated library\n";
+}
+
 bool is_help(const std::string& arg) { return arg == "--help" || arg == "-h"; }
 
 }  // namespace
@@ -167,6 +192,7 @@ std::string usage_text(const std::string& command) {
   if (command == "compile") return compile_usage();
   if (command == "cache") return cache_usage();
   if (command == "tune") return tune_usage();
+  if (command == "aot") return aot_usage();
   return general_usage();
 }
 
@@ -268,7 +294,7 @@ int run_command_line(const std::vector<std::string>& args) {
   try {
     if (args.empty()) {
       std::fputs(general_usage().c_str(), stderr);
-      return report_error("no command given; expected run, info, compile, cache, tune or help", kExitUsage);
+      return report_error("no command given; expected run, info, compile, cache, tune, aot or help", kExitUsage);
     }
     const std::string& command = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -280,9 +306,9 @@ int run_command_line(const std::vector<std::string>& args) {
       if (rest.size() > 1) return report_error("'convjit help' takes at most one command", kExitUsage);
       std::string topic = rest.empty() ? "" : rest[0];
       if (!topic.empty() && topic != "run" && topic != "info" && topic != "compile" && topic != "cache" &&
-          topic != "tune") {
+          topic != "tune" && topic != "aot") {
         std::fputs(general_usage().c_str(), stderr);
-        return report_error("unknown command '" + topic + "'; expected run, info, compile, cache or tune",
+        return report_error("unknown command '" + topic + "'; expected run, info, compile, cache, tune or aot",
                             kExitUsage);
       }
       std::fputs(usage_text(topic).c_str(), stdout);
@@ -293,8 +319,9 @@ int run_command_line(const std::vector<std::string>& args) {
     if (command == "compile") return compile_command(rest);
     if (command == "cache") return cache_command(rest);
     if (command == "tune") return tune_command(rest);
+    if (command == "aot") return aot_command(rest);
     std::fputs(general_usage().c_str(), stderr);
-    return report_error("unknown command '" + command + "'; expected run, info, compile, cache, tune or help",
+    return report_error("unknown command '" + command + "'; expected run, info, compile, cache, tune, aot or help",
                         kExitUsage);
   } catch (const std::bad_alloc&) {
     return report_error("out of memory", kExitFailure);

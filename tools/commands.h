@@ -17,5 +17,7 @@ int compile_command(const std::vector<std::string>& args);
 int cache_command(const std::vector<std::string>& args);
 // convjit tune DESCRIPTOR | --batch FILE --budget SECONDS [--db PATH] | --export F | --import F
 int tune_command(const std::vector<std::string>& args);
+// convjit aot --batch FILE --target T1[,T2] --name NAME -o DIR | --inspect LIB
+int aot_command(const std::vector<std::string>& args);
 
 }  // namespace convjit
