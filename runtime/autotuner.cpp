@@ -146,6 +146,8 @@ struct Space {
   std::vector<Knob> knobs;
 };
 
+bool is_autoscheduler(const Space& s) { return std::string(s.schedule_template->name()) == "halide_autoscheduler"; }
+
 struct Candidate {
   std::string template_name;
   ScheduleParams params;
@@ -312,12 +314,27 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
   {
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
     const ConvAlgorithm algorithm = lower(spec);
-    for (const Space& s : spaces) queue.push_back({s.schedule_template->name(), s.schedule_template->defaults(algorithm, *target)});
+    for (const Space& s : spaces) {
+      if (!is_autoscheduler(s)) queue.push_back({s.schedule_template->name(), s.schedule_template->defaults(algorithm, *target)});
+    }
   }
   for (const Candidate& c : queue) {
     if (!time_left()) break;
     if (!measured.count(c.describe())) evaluate(c);
   }
+  // Halide's autoschedulers spend seconds searching before anything compiles, far
+  // more than a template candidate: each is measured once, and only while a quarter
+  // of the budget (and at least 5 s) remains.
+  for (const Space& s : spaces) {
+    if (!is_autoscheduler(s)) continue;
+    for (int algorithm : s.knobs.front().choices) {
+      const double remaining = options.budget_seconds - seconds_since(start);
+      if (remaining < std::max(5.0, 0.25 * options.budget_seconds)) break;
+      evaluate({s.schedule_template->name(), ScheduleParams{{s.knobs.front().name, algorithm}}});
+    }
+  }
+  // The search itself explores the templates convjit owns.
+  spaces.erase(std::remove_if(spaces.begin(), spaces.end(), is_autoscheduler), spaces.end());
 
   while (time_left()) {
     Candidate next;
