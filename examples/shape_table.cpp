@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   // The peak is measured here, on the same threads, so that "% peak" compares like with
   // like (turbo, other load on the machine) rather than a datasheet number.
   convjit::set_num_threads(threads);
-  const double peak = convjit::bench::measure_fma_peak_gflops(threads);
+  const double peak = convjit::peers::measure_fma_peak_gflops(threads);
   std::printf("%s: %zu layers, %d threads, median of %d runs; FMA peak %.1f GFLOP/s\n", shapes.c_str(),
               problems->size(), threads, repeat, peak);
   std::printf("%-32s %-58s %9s %9s %7s  %s\n", "layer", "descriptor", "ms", "GFLOP/s", "%peak", "schedule");

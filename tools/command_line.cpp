@@ -38,6 +38,7 @@ std::string general_usage() {
          "       convjit cache stats|list|verify|clear [--cache-dir DIR]\n"
          "       convjit tune DESCRIPTOR | --batch FILE --budget SECONDS\n"
          "       convjit aot --batch FILE --target T1[,T2...] --name NAME -o DIR\n"
+         "       convjit bench DESCRIPTOR | --batch FILE [--threads 1,2] [--json]\n"
          "\n"
          "A JIT convolution compiler on Halide: runs, describes, compiles or tunes one\n"
          "convolution, and maintains the disk cache of compiled kernels.\n"
@@ -49,6 +50,7 @@ std::string general_usage() {
          "  cache    show, check or clear the disk cache of compiled kernels\n"
          "  tune     search schedules for the fastest kernel; record it in the tuning database\n"
          "  aot      generate a static library + C header for deployment (no Halide needed)\n"
+         "  bench    time convjit against oneDNN on the same layers, 1 and 2 threads\n"
          "  help     print this text, or 'convjit help COMMAND' for a command's options\n"
          "\n"
          "'convjit COMMAND --help' prints the options of a command.\n"
@@ -182,6 +184,30 @@ std::string aot_usage() {
          "                     of every kernel) embedded in a generated library\n";
 }
 
+std::string bench_usage() {
+  return "usage: convjit bench [problem options] DESCRIPTOR [options]\n"
+         "       convjit bench --batch FILE [options]\n"
+         "\n"
+         "Times every layer through convjit (its tuned schedule when the tuning database has\n"
+         "one, else the default) and, in the same process, through oneDNN: on its preferred\n"
+         "blocked layouts with the data already reordered ('blocked'), and from NCHW to NCHW\n"
+         "with the reorders timed ('nchw'). Prints per layer and thread count: times,\n"
+         "ratios (oneDNN time / convjit time), GFLOP/s and the fraction of the FMA peak\n"
+         "measured in the same run, then the geometric mean of the ratios. Idle OpenMP\n"
+         "workers are kept from spinning (OMP_WAIT_POLICY=passive).\n"
+         "\n"
+         "Options:\n"
+         "  --batch FILE       a shape file: one problem a line, as on the command line\n"
+         "  --threads LIST     thread counts, comma-separated (default 1,2)\n"
+         "  --repeat N         timed runs per measurement, after 2 warm-ups (default 20)\n"
+         "  --json             one JSON object per layer and thread count: name, descriptor,\n"
+         "                     threads, convjit_ms, onednn_blocked_ms, onednn_nchw_ms, gflops,\n"
+         "                     peak_fraction, schedule\n"
+         "  --no-onednn        time convjit alone\n"
+         "\n" +
+         std::string(kDescriptor) + "\n" + kProblemOptions;
+}
+
 bool is_help(const std::string& arg) { return arg == "--help" || arg == "-h"; }
 
 }  // namespace
@@ -193,6 +219,7 @@ std::string usage_text(const std::string& command) {
   if (command == "cache") return cache_usage();
   if (command == "tune") return tune_usage();
   if (command == "aot") return aot_usage();
+  if (command == "bench") return bench_usage();
   return general_usage();
 }
 
@@ -294,7 +321,7 @@ int run_command_line(const std::vector<std::string>& args) {
   try {
     if (args.empty()) {
       std::fputs(general_usage().c_str(), stderr);
-      return report_error("no command given; expected run, info, compile, cache, tune, aot or help", kExitUsage);
+      return report_error("no command given; expected run, info, compile, cache, tune, aot, bench or help", kExitUsage);
     }
     const std::string& command = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -306,9 +333,9 @@ int run_command_line(const std::vector<std::string>& args) {
       if (rest.size() > 1) return report_error("'convjit help' takes at most one command", kExitUsage);
       std::string topic = rest.empty() ? "" : rest[0];
       if (!topic.empty() && topic != "run" && topic != "info" && topic != "compile" && topic != "cache" &&
-          topic != "tune" && topic != "aot") {
+          topic != "tune" && topic != "aot" && topic != "bench") {
         std::fputs(general_usage().c_str(), stderr);
-        return report_error("unknown command '" + topic + "'; expected run, info, compile, cache, tune or aot",
+        return report_error("unknown command '" + topic + "'; expected run, info, compile, cache, tune, aot or bench",
                             kExitUsage);
       }
       std::fputs(usage_text(topic).c_str(), stdout);
@@ -320,8 +347,9 @@ int run_command_line(const std::vector<std::string>& args) {
     if (command == "cache") return cache_command(rest);
     if (command == "tune") return tune_command(rest);
     if (command == "aot") return aot_command(rest);
+    if (command == "bench") return bench_command(rest);
     std::fputs(general_usage().c_str(), stderr);
-    return report_error("unknown command '" + command + "'; expected run, info, compile, cache, tune, aot or help",
+    return report_error("unknown command '" + command + "'; expected run, info, compile, cache, tune, aot, bench or help",
                         kExitUsage);
   } catch (const std::bad_alloc&) {
     return report_error("out of memory", kExitFailure);

@@ -19,5 +19,7 @@ int cache_command(const std::vector<std::string>& args);
 int tune_command(const std::vector<std::string>& args);
 // convjit aot --batch FILE --target T1[,T2] --name NAME -o DIR | --inspect LIB
 int aot_command(const std::vector<std::string>& args);
+// convjit bench DESCRIPTOR | --batch FILE [--threads 1,2] [--repeat N] [--json] [--no-onednn]
+int bench_command(const std::vector<std::string>& args);
 
 }  // namespace convjit

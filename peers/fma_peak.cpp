@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace convjit::bench {
+namespace convjit::peers {
 namespace {
 
 constexpr int kChains = 12;
@@ -24,7 +24,9 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(long iterations) {
   }
   __m512 sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, sum);
+  return lanes[0];
 }
 
 __attribute__((target("avx2,fma"))) float fma_loop_avx2(long iterations) {
@@ -67,4 +69,4 @@ double measure_fma_peak_gflops(int threads, double seconds) {
   return 2.0 * lanes * kChains * static_cast<double>(iterations) * threads / elapsed / 1e9;
 }
 
-}  // namespace convjit::bench
+}  // namespace convjit::peers

@@ -1,0 +1,142 @@
+// oneDNN timing of a ConvSpec's geometry: convolution_forward or deconvolution_forward,
+// blocked and NCHW, with OpenMP's thread count and wait policy under control.
+#include "onednn_peer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#ifdef CONVJIT_HAVE_ONEDNN
+#include <omp.h>
+
+#include "dnnl.hpp"
+#endif
+
+namespace convjit::peers {
+
+void ensure_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);
+  std::perror("convjit: warning: re-executing with OMP_WAIT_POLICY=passive");
+}
+
+#ifndef CONVJIT_HAVE_ONEDNN
+
+bool onednn_available() { return false; }
+
+StatusOr<OneDnnTimes> time_onednn(const ConvSpec&, int, int) {
+  return Status::unsupported("convjit was built without oneDNN (install libdnnl-dev and reconfigure)");
+}
+
+#else
+
+bool onednn_available() { return true; }
+
+namespace {
+
+using dnnl::memory;
+
+double median_ms(int repeat, const std::function<void()>& body) {
+  body();  // warm-up: page faults, thread pools, caches
+  body();
+  std::vector<double> t;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void fill(memory& m) {
+  float* data = static_cast<float*>(m.get_data_handle());
+  const size_t count = m.get_desc().get_size() / sizeof(float);
+  for (size_t i = 0; i < count; ++i) data[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+}
+
+}  // namespace
+
+StatusOr<OneDnnTimes> time_onednn(const ConvSpec& requested, int threads, int repeat) {
+  if (requested.dtype != DataType::kFloat32) return Status::unsupported("oneDNN is timed on f32 only");
+  const ConvSpec s = canonicalize(requested);
+  omp_set_num_threads(threads);
+  try {
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    const memory::dims src_dims = {s.n, s.c_in, s.h_in, s.w_in};
+    const memory::dims dst_dims = {s.n, s.c_out, output_h(s), output_w(s)};
+    const bool grouped = s.groups > 1;
+    const memory::dims wei_dims = grouped ? memory::dims{s.groups, s.c_out / s.groups, s.c_in / s.groups, s.kh, s.kw}
+                                          : memory::dims{s.c_out, s.c_in, s.kh, s.kw};
+    const memory::dims bias_dims = {s.c_out};
+    const auto f32 = memory::data_type::f32;
+    auto any = [&](const memory::dims& d) { return memory::desc(d, f32, memory::format_tag::any); };
+    const memory::desc bias_md(bias_dims, f32, memory::format_tag::x);
+    const memory::dims strides = {s.stride_h, s.stride_w};
+    const memory::dims dilates = {s.dilation_h - 1, s.dilation_w - 1};
+    const memory::dims pad_l = {s.pad_top, s.pad_left};
+    // A transposed output_padding is extra bottom/right output: negative padding there.
+    const memory::dims pad_r = {s.pad_bottom - s.output_padding_h, s.pad_right - s.output_padding_w};
+
+    memory::desc src_md, wei_md, dst_md;
+    dnnl::primitive primitive;
+    OneDnnTimes times;
+    if (!s.transposed) {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                        any(src_dims), any(wei_dims), bias_md, any(dst_dims), strides, dilates,
+                                        pad_l, pad_r);
+      dnnl::convolution_forward::primitive_desc pd(d, engine);
+      src_md = pd.src_desc();
+      wei_md = pd.weights_desc();
+      dst_md = pd.dst_desc();
+      times.implementation = pd.impl_info_str();
+      primitive = dnnl::convolution_forward(pd);
+    } else {
+      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::deconvolution_direct, any(src_dims), any(wei_dims),
+                                          bias_md, any(dst_dims), strides, dilates, pad_l, pad_r);
+      dnnl::deconvolution_forward::primitive_desc pd(d, engine);
+      src_md = pd.src_desc();
+      wei_md = pd.weights_desc();
+      dst_md = pd.dst_desc();
+      times.implementation = pd.impl_info_str();
+      primitive = dnnl::deconvolution_forward(pd);
+    }
+    memory src_plain({src_dims, f32, memory::format_tag::nchw}, engine);
+    memory dst_plain({dst_dims, f32, memory::format_tag::nchw}, engine);
+    memory src_b(src_md, engine), wei_b(wei_md, engine), dst_b(dst_md, engine), bias(bias_md, engine);
+    fill(src_plain);
+    fill(wei_b);
+    fill(bias);
+    dnnl::reorder(src_plain, src_b).execute(stream, src_plain, src_b);
+    stream.wait();
+    auto run = [&] {
+      primitive.execute(stream, {{DNNL_ARG_SRC, src_b}, {DNNL_ARG_WEIGHTS, wei_b}, {DNNL_ARG_BIAS, bias},
+                                 {DNNL_ARG_DST, dst_b}});
+      stream.wait();
+    };
+    times.blocked_ms = median_ms(repeat, run);
+    dnnl::reorder to_blocked(src_plain, src_b), to_plain(dst_b, dst_plain);
+    times.nchw_ms = median_ms(repeat, [&] {
+      to_blocked.execute(stream, src_plain, src_b);
+      primitive.execute(stream, {{DNNL_ARG_SRC, src_b}, {DNNL_ARG_WEIGHTS, wei_b}, {DNNL_ARG_BIAS, bias},
+                                 {DNNL_ARG_DST, dst_b}});
+      to_plain.execute(stream, dst_b, dst_plain);
+      stream.wait();
+    });
+    return times;
+  } catch (const dnnl::error& e) {
+    return Status::unsupported(std::string("oneDNN rejects this geometry: ") + e.what());
+  }
+}
+
+#endif
+
+}  // namespace convjit::peers

@@ -1,0 +1,209 @@
+// `convjit bench`: every layer of a problem or shape file through convjit and, in the
+// same process, through oneDNN, on 1 and 2 threads: times, ratios, GFLOP/s, fraction
+// of the FMA peak measured in the same run, geometric means; a table or JSON lines.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command_line.h"
+#include "commands.h"
+#include "convjit/descriptor.h"
+#include "convjit/runtime.h"
+#include "fma_peak.h"
+#include "onednn_peer.h"
+
+namespace convjit {
+namespace {
+
+StatusOr<std::vector<int>> parse_threads(const std::string& text) {
+  std::vector<int> threads;
+  std::istringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    char* end = nullptr;
+    const long t = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || t < 1 || t > 256)
+      return Status::invalid_argument("--threads '" + text + "': expected a comma-separated list of counts in [1, 256]");
+    threads.push_back(static_cast<int>(t));
+  }
+  if (threads.empty()) return Status::invalid_argument("--threads '" + text + "': no thread count");
+  return threads;
+}
+
+// Same method as the oneDNN peer: one buffer set, two warm-ups, median of `repeat`.
+StatusOr<double> time_convjit(const Kernel& kernel, int repeat) {
+  const ConvSpec& s = kernel.spec();
+  const auto in = input_shape(s), out = output_shape(s);
+  const auto w = weight_shape(s);
+  const int64_t elem = element_size(s.dtype);
+  int64_t n_w = 1;
+  for (int d = 0; d < weight_rank(s); ++d) n_w *= w[d];
+  std::vector<uint8_t> src(in[0] * in[1] * in[2] * in[3] * elem, 0), wei(n_w * elem, 0), bias(s.c_out * elem, 0),
+      dst(out[0] * out[1] * out[2] * out[3] * elem);
+  const TensorView bias_view = TensorView::dense(bias.data(), {s.c_out});
+  auto run = [&] {
+    return kernel.run(TensorView::dense(src.data(), {in.begin(), in.end()}),
+                      TensorView::dense(wei.data(), {w.begin(), w.begin() + weight_rank(s)}),
+                      s.has_bias ? &bias_view : nullptr, TensorView::dense(dst.data(), {out.begin(), out.end()}));
+  };
+  for (int i = 0; i < 2; ++i) CONVJIT_RETURN_IF_ERROR(run());
+  std::vector<double> times;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    CONVJIT_RETURN_IF_ERROR(run());
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v) || v <= 0) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+int bench_command(const std::vector<std::string>& args) {
+  RoutedArguments routed;
+  CommandError error;
+  if (!route_arguments("bench", args,
+                       {{"--batch", true}, {"--threads", true}, {"--repeat", true}, {"--json", false},
+                        {"--no-onednn", false}},
+                       &routed, &error)) {
+    return report_error(error);
+  }
+  if (routed.help) {
+    std::fputs(usage_text("bench").c_str(), stdout);
+    return kExitOk;
+  }
+  // Idle OpenMP workers must not spin on the cores convjit is timed on; libgomp reads
+  // the policy when it loads, so the process starts again with it set.
+  std::vector<std::string> argv_text = {"convjit", "bench"};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  peers::ensure_passive_openmp(argv.data());
+
+  auto threads = parse_threads(routed.options.count("--threads") ? routed.options["--threads"] : "1,2");
+  if (!threads.ok()) return report_error(threads.status().message(), kExitUsage);
+  int repeat = 20;
+  if (routed.options.count("--repeat")) {
+    repeat = std::atoi(routed.options["--repeat"].c_str());
+    if (repeat < 1 || repeat > 100000) return report_error("--repeat '" + routed.options["--repeat"] + "': expected 1..100000", kExitUsage);
+  }
+  const bool json = routed.options.count("--json") != 0;
+  const bool with_onednn = !routed.options.count("--no-onednn") && peers::onednn_available();
+
+  std::vector<Problem> problems;
+  if (routed.options.count("--batch")) {
+    if (!routed.problem_tokens.empty())
+      return report_error("--batch takes the problems from " + routed.options["--batch"] +
+                              "; give no descriptor or problem options on the command line", kExitUsage);
+    auto read = read_problem_file(routed.options["--batch"]);
+    if (!read.ok()) return report_error(read.status());
+    problems = *read;
+  } else {
+    if (routed.descriptor.empty()) return report_error("missing DESCRIPTOR or --batch FILE", kExitUsage);
+    auto problem = parse_problem(routed.problem_tokens);
+    if (!problem.ok()) return report_error(problem.status());
+    problems.push_back(*problem);
+  }
+
+  std::map<int, double> peak;
+  for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);
+  if (!json) {
+    std::printf("convjit bench: %zu layer(s); threads: Halide pool and OpenMP set to each count, "
+                "OMP_WAIT_POLICY=%s; medians of %d runs after 2 warm-ups\n",
+                problems.size(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset", repeat);
+    for (int t : *threads) std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s\n", t, peak[t]);
+    std::printf("oneDNN: %s; 'blocked' = its preferred layouts, data already reordered; 'nchw' = NCHW in "
+                "and out, reorders timed; ratio = oneDNN time / convjit time (> 1: convjit faster)\n",
+                with_onednn ? "Debian's libdnnl" : "not timed");
+    std::printf("%-32s %3s %10s %10s %10s %8s %8s %8s %6s  %s\n", "layer", "thr", "convjit_ms", "dnnl_blk", "dnnl_nchw",
+                "ratio_b", "ratio_n", "GFLOP/s", "peak%", "schedule");
+  }
+  std::map<int, std::vector<double>> log_ratio_blocked, log_ratio_nchw;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    const Problem& p = problems[i];
+    const std::string name = p.name.empty() ? print_descriptor(p.spec) : p.name;
+    if (!json) std::fprintf(stderr, "[bench] %zu/%zu %s\n", i + 1, problems.size(), name.c_str());
+    auto kernel = Runtime::global().get_kernel(p.spec, "host");
+    if (!kernel.ok()) return report_error(kernel.status());
+    for (int t : *threads) {
+      set_num_threads(t);
+      auto convjit_ms = time_convjit(*kernel, repeat);
+      if (!convjit_ms.ok()) return report_error(convjit_ms.status());
+      double blocked = 0, nchw = 0;
+      if (with_onednn) {
+        auto times = peers::time_onednn(p.spec, t, repeat);
+        if (times.ok()) {
+          blocked = times->blocked_ms;
+          nchw = times->nchw_ms;
+          log_ratio_blocked[t].push_back(std::log(blocked / *convjit_ms));
+          log_ratio_nchw[t].push_back(std::log(nchw / *convjit_ms));
+        }
+      }
+      const double gflops = flops(p.spec) / (*convjit_ms * 1e6);
+      if (json) {
+        std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
+                    "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"schedule\": %s}\n",
+                    json_string(name).c_str(), json_string(print_descriptor(p.spec)).c_str(), t,
+                    json_number(*convjit_ms).c_str(), json_number(blocked).c_str(), json_number(nchw).c_str(),
+                    json_number(gflops).c_str(), json_number(gflops / peak[t]).c_str(),
+                    json_string(kernel->schedule()).c_str());
+      } else {
+        auto cell = [](double v) {
+          char buf[32];
+          if (v > 0) std::snprintf(buf, sizeof buf, "%10.3f", v);
+          else std::snprintf(buf, sizeof buf, "%10s", "n/a");
+          return std::string(buf);
+        };
+        auto ratio = [](double peer, double mine) {
+          char buf[32];
+          if (peer > 0) std::snprintf(buf, sizeof buf, "%7.2fx", peer / mine);
+          else std::snprintf(buf, sizeof buf, "%8s", "n/a");
+          return std::string(buf);
+        };
+        std::printf("%-32s %3d %s %s %s %s %s %8.1f %5.1f%%  %s\n", name.c_str(), t, cell(*convjit_ms).c_str(),
+                    cell(blocked).c_str(), cell(nchw).c_str(), ratio(blocked, *convjit_ms).c_str(),
+                    ratio(nchw, *convjit_ms).c_str(), gflops, 100 * gflops / peak[t], kernel->schedule().c_str());
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (!json) {
+    for (int t : *threads) {
+      auto geomean = [](const std::vector<double>& logs) {
+        double sum = 0;
+        for (double l : logs) sum += l;
+        return logs.empty() ? 0.0 : std::exp(sum / logs.size());
+      };
+      if (!log_ratio_blocked[t].empty()) {
+        std::printf("geomean over %zu layers, %d thread(s): oneDNN blocked / convjit = %.2fx, oneDNN NCHW / convjit = %.2fx\n",
+                    log_ratio_blocked[t].size(), t, geomean(log_ratio_blocked[t]), geomean(log_ratio_nchw[t]));
+      }
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace convjit
