@@ -138,8 +138,8 @@ int bench_command(const std::vector<std::string>& args) {
     std::printf("oneDNN: %s; 'blocked' = its preferred layouts, data already reordered; 'nchw' = NCHW in "
                 "and out, reorders timed; ratio = oneDNN time / convjit time (> 1: convjit faster)\n",
                 with_onednn ? "Debian's libdnnl" : "not timed");
-    std::printf("%-32s %3s %10s %10s %10s %8s %8s %8s %6s  %s\n", "layer", "thr", "convjit_ms", "dnnl_blk", "dnnl_nchw",
-                "ratio_b", "ratio_n", "GFLOP/s", "peak%", "schedule");
+    std::printf("%-32s %3s %8s %10s %10s %10s %8s %8s %8s %6s  %s\n", "layer", "thr", "ready_s", "convjit_ms",
+                "dnnl_blk", "dnnl_nchw", "ratio_b", "ratio_n", "GFLOP/s", "peak%", "schedule");
   }
   std::map<int, std::vector<double>> log_ratio_blocked, log_ratio_nchw;
   for (size_t i = 0; i < problems.size(); ++i) {
@@ -165,11 +165,12 @@ int bench_command(const std::vector<std::string>& args) {
       const double gflops = flops(p.spec) / (*convjit_ms * 1e6);
       if (json) {
         std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
-                    "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"schedule\": %s}\n",
+                    "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"ready_ms\": %s, "
+                    "\"schedule\": %s}\n",
                     json_string(name).c_str(), json_string(print_descriptor(p.spec)).c_str(), t,
                     json_number(*convjit_ms).c_str(), json_number(blocked).c_str(), json_number(nchw).c_str(),
                     json_number(gflops).c_str(), json_number(gflops / peak[t]).c_str(),
-                    json_string(kernel->schedule()).c_str());
+                    json_number(kernel->compile_seconds() * 1e3).c_str(), json_string(kernel->schedule()).c_str());
       } else {
         auto cell = [](double v) {
           char buf[32];
@@ -183,7 +184,8 @@ int bench_command(const std::vector<std::string>& args) {
           else std::snprintf(buf, sizeof buf, "%8s", "n/a");
           return std::string(buf);
         };
-        std::printf("%-32s %3d %s %s %s %s %s %8.1f %5.1f%%  %s\n", name.c_str(), t, cell(*convjit_ms).c_str(),
+        std::printf("%-32s %3d %8.3f %s %s %s %s %s %8.1f %5.1f%%  %s\n", name.c_str(), t,
+                    kernel->compile_seconds(), cell(*convjit_ms).c_str(),
                     cell(blocked).c_str(), cell(nchw).c_str(), ratio(blocked, *convjit_ms).c_str(),
                     ratio(nchw, *convjit_ms).c_str(), gflops, 100 * gflops / peak[t], kernel->schedule().c_str());
       }

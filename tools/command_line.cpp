@@ -192,8 +192,9 @@ std::string bench_usage() {
          "one, else the default) and, in the same process, through oneDNN: on its preferred\n"
          "blocked layouts with the data already reordered ('blocked'), and from NCHW to NCHW\n"
          "with the reorders timed ('nchw'). Prints per layer and thread count: times,\n"
-         "ratios (oneDNN time / convjit time), GFLOP/s and the fraction of the FMA peak\n"
-         "measured in the same run, then the geometric mean of the ratios. Idle OpenMP\n"
+         "ratios (oneDNN time / convjit time), GFLOP/s, the fraction of the FMA peak\n"
+         "measured in the same run and the time the kernel took to be ready (a compile, or a\n"
+         "cache load), then the geometric mean of the ratios. Idle OpenMP\n"
          "workers are kept from spinning (OMP_WAIT_POLICY=passive).\n"
          "\n"
          "Options:\n"
@@ -202,7 +203,7 @@ std::string bench_usage() {
          "  --repeat N         timed runs per measurement, after 2 warm-ups (default 20)\n"
          "  --json             one JSON object per layer and thread count: name, descriptor,\n"
          "                     threads, convjit_ms, onednn_blocked_ms, onednn_nchw_ms, gflops,\n"
-         "                     peak_fraction, schedule\n"
+         "                     peak_fraction, ready_ms, schedule\n"
          "  --no-onednn        time convjit alone\n"
          "\n" +
          std::string(kDescriptor) + "\n" + kProblemOptions;
