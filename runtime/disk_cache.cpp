@@ -29,6 +29,7 @@
 #include <ctime>
 
 #include "convjit/conv_spec.h"
+#include "private_files.h"
 
 namespace convjit {
 namespace {
@@ -43,11 +44,6 @@ void warn(const std::string& message) { std::fprintf(stderr, "convjit: warning: 
 
 std::string errno_text() { return std::strerror(errno); }
 
-std::string mode_text(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0%03o", static_cast<unsigned>(mode & 0777));
-  return buf;
-}
 
 std::string entry_name(const std::string& key) {
   char buf[32];
@@ -59,16 +55,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Why a file or directory owned by someone else, or writable by others, must not be
-// trusted: whoever can write it chooses the code convjit loads.
-std::string ownership_problem(const struct stat& st) {
-  if (st.st_uid != geteuid()) {
-    return "owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " +
-           std::to_string(geteuid()) + ")";
-  }
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) return "writable by group or others (mode " + mode_text(st.st_mode) + ")";
-  return "";
-}
 
 uint64_t checksum(const std::string& header, const char* payload, size_t payload_size) {
   uint64_t h = 14695981039346656037ull;
@@ -146,22 +132,6 @@ int64_t parse_bytes(const char* text, int64_t fallback) {
   return v;
 }
 
-// mkdir -p with mode 0700 for every directory it creates.
-bool make_directories(const std::string& path, std::string* error) {
-  std::string partial;
-  std::istringstream parts(path);
-  std::string part;
-  if (!path.empty() && path[0] == '/') partial = "/";
-  while (std::getline(parts, part, '/')) {
-    if (part.empty()) continue;
-    partial += (partial.empty() || partial.back() == '/' ? "" : "/") + part;
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      *error = "cannot create '" + partial + "': " + errno_text();
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -195,7 +165,7 @@ class DiskCache::Impl {
     if (!config_.enabled) return disable("disabled (CONVJIT_CACHE=off, or by the program's options)", false);
     if (config_.directory.empty()) return disable("no cache directory: set CONVJIT_CACHE_DIR or HOME", true);
     std::string error;
-    if (!make_directories(config_.directory, &error)) return disable(error, true);
+    if (!make_private_directories(config_.directory, &error)) return disable(error, true);
     struct stat st;
     if (stat(config_.directory.c_str(), &st) != 0) return disable("cannot stat '" + config_.directory + "': " + errno_text(), true);
     if (!S_ISDIR(st.st_mode)) return disable("cache directory '" + config_.directory + "' is not a directory", true);

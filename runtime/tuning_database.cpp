@@ -30,6 +30,7 @@
 #include "code_fingerprint.h"
 #include "convjit/descriptor.h"
 #include "convjit/disk_cache.h"
+#include "private_files.h"
 
 namespace convjit {
 namespace {
@@ -40,38 +41,8 @@ constexpr const char* kDefaultFileName = "tuning.sqlite";
 
 std::string errno_text() { return std::strerror(errno); }
 
-std::string mode_text(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0%03o", static_cast<unsigned>(mode & 0777));
-  return buf;
-}
 
-// Whoever can write the database chooses the schedules convjit compiles.
-std::string ownership_problem(const struct stat& st) {
-  if (st.st_uid != geteuid()) {
-    return "owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " + std::to_string(geteuid()) +
-           ")";
-  }
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) return "writable by group or others (mode " + mode_text(st.st_mode) + ")";
-  return "";
-}
 
-// mkdir -p with mode 0700 for every directory it creates.
-bool make_directories(const std::string& path, std::string* error) {
-  std::string partial;
-  std::istringstream parts(path);
-  std::string part;
-  if (!path.empty() && path[0] == '/') partial = "/";
-  while (std::getline(parts, part, '/')) {
-    if (part.empty()) continue;
-    partial += (partial.empty() || partial.back() == '/' ? "" : "/") + part;
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      *error = "cannot create '" + partial + "': " + errno_text();
-      return false;
-    }
-  }
-  return true;
-}
 
 // ---- Spec keys ----------------------------------------------------------------
 
@@ -591,7 +562,7 @@ class TuningDatabase::Impl {
     const std::string name = slash == std::string::npos ? path_ : path_.substr(slash + 1);
     if (name.empty()) return Status::invalid_argument("tuning database path '" + path_ + "' names a directory, not a file");
     std::string error;
-    if (!make_directories(directory, &error)) return Status::internal("tuning database: " + error);
+    if (!make_private_directories(directory, &error)) return Status::internal("tuning database: " + error);
     const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) return Status::internal("cannot open directory '" + directory + "': " + errno_text());
     Status status = [&]() -> Status {

@@ -114,19 +114,7 @@ int bench_command(const std::vector<std::string>& args) {
   const bool with_onednn = !routed.options.count("--no-onednn") && peers::onednn_available();
 
   std::vector<Problem> problems;
-  if (routed.options.count("--batch")) {
-    if (!routed.problem_tokens.empty())
-      return report_error("--batch takes the problems from " + routed.options["--batch"] +
-                              "; give no descriptor or problem options on the command line", kExitUsage);
-    auto read = read_problem_file(routed.options["--batch"]);
-    if (!read.ok()) return report_error(read.status());
-    problems = *read;
-  } else {
-    if (routed.descriptor.empty()) return report_error("missing DESCRIPTOR or --batch FILE", kExitUsage);
-    auto problem = parse_problem(routed.problem_tokens);
-    if (!problem.ok()) return report_error(problem.status());
-    problems.push_back(*problem);
-  }
+  if (!problems_from_arguments("bench", routed, &problems, &error)) return report_error(error);
 
   std::map<int, double> peak;
   for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);

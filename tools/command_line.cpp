@@ -318,6 +318,37 @@ int report_error(const CommandError& error) { return report_error(error.message,
 
 int report_error(const Status& status) { return report_error(status.message(), kExitFailure); }
 
+bool problems_from_arguments(const std::string& command, const RoutedArguments& routed,
+                             std::vector<Problem>* problems, CommandError* error) {
+  auto batch = routed.options.find("--batch");
+  if (batch != routed.options.end()) {
+    if (!routed.problem_tokens.empty()) {
+      *error = {"--batch takes the problems from " + batch->second +
+                    "; give no descriptor or problem options on the command line",
+                kExitUsage};
+      return false;
+    }
+    auto read = read_problem_file(batch->second);
+    if (!read.ok()) {
+      *error = {read.status().message(), kExitFailure};
+      return false;
+    }
+    *problems = *read;
+    return true;
+  }
+  if (routed.descriptor.empty()) {
+    *error = {"missing DESCRIPTOR or --batch FILE (see 'convjit " + command + " --help')", kExitUsage};
+    return false;
+  }
+  auto problem = parse_problem(routed.problem_tokens);
+  if (!problem.ok()) {
+    *error = {problem.status().message(), kExitFailure};
+    return false;
+  }
+  problems->assign(1, *problem);
+  return true;
+}
+
 int run_command_line(const std::vector<std::string>& args) {
   try {
     if (args.empty()) {

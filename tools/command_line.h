@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "convjit/descriptor.h"
 #include "convjit/status.h"
 
 namespace convjit {
@@ -45,6 +46,12 @@ struct RoutedArguments {
 bool route_arguments(const std::string& command, const std::vector<std::string>& args,
                      const std::vector<ToolOption>& tool_options, RoutedArguments* routed,
                      CommandError* error);
+
+// The problems of a command that takes one problem (options and DESCRIPTOR) or a
+// shape file (--batch FILE, then neither); false with *error when neither, both, or
+// a bad problem or file was given.
+bool problems_from_arguments(const std::string& command, const RoutedArguments& routed,
+                             std::vector<Problem>* problems, CommandError* error);
 
 // Usage text of a command ("run", "info", "compile", "cache", "tune"), or the general one for "".
 std::string usage_text(const std::string& command);

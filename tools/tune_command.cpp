@@ -108,21 +108,7 @@ int tune_command(const std::vector<std::string>& args) {
   const std::string target = routed.options.count("--target") ? routed.options["--target"] : "host";
 
   std::vector<Problem> problems;
-  if (routed.options.count("--batch")) {
-    if (!routed.problem_tokens.empty()) {
-      return report_error("--batch takes the problems from " + routed.options["--batch"] +
-                              "; give no descriptor or problem options on the command line",
-                          kExitUsage);
-    }
-    auto read = read_problem_file(routed.options["--batch"]);
-    if (!read.ok()) return report_error(read.status());
-    problems = *read;
-  } else {
-    if (routed.descriptor.empty()) return report_error("missing DESCRIPTOR or --batch FILE", kExitUsage);
-    auto problem = parse_problem(routed.problem_tokens);
-    if (!problem.ok()) return report_error(problem.status());
-    problems.push_back(*problem);
-  }
+  if (!problems_from_arguments("tune", routed, &problems, &error)) return report_error(error);
   std::fprintf(stderr, "[tune] %zu layer(s), %.0f s each, records in %s\n", problems.size(), *budget,
                db_path.c_str());
   for (size_t i = 0; i < problems.size(); ++i) {
