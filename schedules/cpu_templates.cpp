@@ -5,7 +5,7 @@ namespace convjit {
 
 const std::vector<const ScheduleTemplate*>& cpu_templates() {
   static const std::vector<const ScheduleTemplate*> all = {
-      &cpu_depthwise_template(), &cpu_transposed_template(), &cpu_direct_template(),
+      &cpu_depthwise_template(), &cpu_transposed_template(), &cpu_channel_blocked_template(), &cpu_direct_template(),
       &cpu_channel_vectorized_template(), &halide_autoscheduler_template()};
   return all;
 }
@@ -26,9 +26,11 @@ const ScheduleTemplate* find_cpu_template(const std::string& name) {
 }
 
 ScheduleChoice default_cpu_schedule(const ConvAlgorithm& a, const Halide::Target& t) {
-  const auto applicable = applicable_cpu_templates(a, t);
-  CONVJIT_CHECK(!applicable.empty(), "cpu_channel_vectorized applies to every spec");
-  return {applicable.front(), applicable.front()->defaults(a, t)};
+  for (const ScheduleTemplate* candidate : applicable_cpu_templates(a, t)) {
+    if (candidate->preferred_by_default(a, t)) return {candidate, candidate->defaults(a, t)};
+  }
+  CONVJIT_CHECK(false, "cpu_channel_vectorized applies to every spec");
+  return {};
 }
 
 }  // namespace convjit

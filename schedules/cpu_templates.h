@@ -13,6 +13,7 @@
 namespace convjit {
 
 const ScheduleTemplate& cpu_direct_template();
+const ScheduleTemplate& cpu_channel_blocked_template();
 const ScheduleTemplate& cpu_transposed_template();
 const ScheduleTemplate& cpu_depthwise_template();
 const ScheduleTemplate& cpu_channel_vectorized_template();
@@ -28,7 +29,7 @@ std::vector<const ScheduleTemplate*> applicable_cpu_templates(const ConvAlgorith
 // The template named `name`, or nullptr.
 const ScheduleTemplate* find_cpu_template(const std::string& name);
 
-// The first applicable template with its heuristic defaults.
+// The first applicable template that is preferred by default, with its heuristic defaults.
 ScheduleChoice default_cpu_schedule(const ConvAlgorithm& algorithm, const Halide::Target& target);
 
 }  // namespace convjit

@@ -73,6 +73,9 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     return std::string("no autoscheduler plugin found (looked for ") + kAutoschedulers[0].plugin + ")";
   }
 
+  // Measured for comparison and by the tuner, never a default.
+  bool preferred_by_default(const ConvAlgorithm&, const Halide::Target&) const override { return false; }
+
   std::vector<Knob> knobs(const ConvAlgorithm&, const Halide::Target&) const override {
     Knob which{"algorithm", {}, "0 = Adams2019, 1 = Mullapudi2016"};
     for (int i = 0; i < 2; ++i) {

@@ -53,6 +53,9 @@ class ScheduleTemplate {
   virtual const char* name() const = 0;
   // Empty when the template applies to (spec, target); else the reason it does not.
   virtual std::string why_not_applicable(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
+  // Whether the default schedule may come from this template for this spec (an
+  // applicable template can still be a poor default; the autotuner tries it anyway).
+  virtual bool preferred_by_default(const ConvAlgorithm&, const Halide::Target&) const { return true; }
   virtual std::vector<Knob> knobs(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
   // The heuristic choice: good without tuning on common layers.
   virtual ScheduleParams defaults(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;

@@ -1,0 +1,194 @@
+// Every schedule template forced on the specs it applies to, at its defaults and at
+// seeded random points of its knob space, checked against the naive reference: a
+// schedule the autotuner may pick must compute the same function as every other.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convjit/conv_spec.h"
+#include "convjit/runtime.h"
+#include "reference_conv.h"
+
+namespace convjit {
+namespace {
+
+struct TemplateCase {
+  const char* name;
+  ConvSpec spec;
+};
+
+ConvSpec make(int64_t c_in, int64_t c_out, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad) {
+  ConvSpec s;
+  s.n = 1;
+  s.c_in = c_in;
+  s.c_out = c_out;
+  s.h_in = h;
+  s.w_in = w;
+  s.kh = s.kw = k;
+  s.stride_h = s.stride_w = stride;
+  s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = pad;
+  return s;
+}
+
+// One spec per kind of layer the templates distinguish, with the features that
+// change index arithmetic (layouts, groups, dilation, flips, padding modes, f16).
+std::vector<TemplateCase> cases() {
+  std::vector<TemplateCase> c;
+  c.push_back({"dense3x3_wide", make(8, 16, 12, 20, 3, 1, 1)});
+  c.push_back({"dense3x3_narrow_bias", make(16, 32, 7, 7, 3, 1, 1)});
+  c.back().spec.has_bias = true;
+  c.push_back({"pointwise_strided", make(16, 16, 9, 9, 1, 2, 0)});
+  {
+    ConvSpec s = make(32, 32, 6, 6, 3, 1, 1);
+    s.groups = 2;  // 16 output channels per group: one vector
+    s.weight_layout = WeightLayout::kGOIHW;
+    c.push_back({"grouped_goihw", s});
+  }
+  {
+    ConvSpec s = make(16, 16, 10, 10, 3, 1, 2);
+    s.dilation_h = s.dilation_w = 2;
+    s.conv_mode = ConvMode::kConvolution;
+    s.weight_layout = WeightLayout::kIOHW;
+    c.push_back({"dilated_flipped_iohw", s});
+  }
+  {
+    ConvSpec s = make(16, 16, 8, 8, 3, 1, 1);
+    s.padding_mode = PaddingMode::kReflect;
+    s.dtype = DataType::kFloat16;
+    c.push_back({"reflect_f16", s});
+  }
+  {
+    ConvSpec s = ConvSpec::depthwise(1, 8, 11, 13, 2, 3, 3);
+    s.stride_h = s.stride_w = 2;
+    s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 1;
+    s.weight_layout = WeightLayout::kMIHW;
+    c.push_back({"depthwise_mihw", s});
+  }
+  {
+    ConvSpec s = make(8, 4, 5, 6, 4, 2, 1);
+    s.transposed = true;
+    s.weight_layout = WeightLayout::kIOHW;
+    s.has_bias = true;
+    c.push_back({"transposed", s});
+  }
+  c.push_back({"one_column", make(4, 8, 3, 1, 1, 1, 0)});
+  return c;
+}
+
+std::vector<double> run(const Kernel& kernel, const ConvSpec& s, const std::vector<double>& src,
+                        const std::vector<double>& wei, const std::vector<double>& bias, Status* status) {
+  const auto in = input_shape(s), out = output_shape(s);
+  const auto w = weight_shape(s);
+  const std::vector<int64_t> in_dims(in.begin(), in.end()), out_dims(out.begin(), out.end()),
+      w_dims(w.begin(), w.begin() + weight_rank(s));
+  if (s.dtype == DataType::kFloat16) {
+    std::vector<uint16_t> x = to_half(src), k = to_half(wei), b = to_half(bias), y(output_elements(s));
+    const TensorView bv = TensorView::dense(b.data(), {s.c_out});
+    *status = kernel.run(TensorView::dense(x.data(), in_dims), TensorView::dense(k.data(), w_dims),
+                         s.has_bias ? &bv : nullptr, TensorView::dense(y.data(), out_dims));
+    return from_half(y);
+  }
+  std::vector<float> x = to_float(src), k = to_float(wei), b = to_float(bias), y(output_elements(s));
+  const TensorView bv = TensorView::dense(b.data(), {s.c_out});
+  *status = kernel.run(TensorView::dense(x.data(), in_dims), TensorView::dense(k.data(), w_dims),
+                       s.has_bias ? &bv : nullptr, TensorView::dense(y.data(), out_dims));
+  return from_float(y);
+}
+
+TEST(ScheduleTemplates, EveryApplicableTemplateMatchesTheReference) {
+  // Without the disk cache: the point is to compile each schedule here.
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  options.tuning_database = "";
+  Runtime runtime(options);
+  std::mt19937 rng(20261121);
+  int checked = 0;
+  for (const TemplateCase& c : cases()) {
+    const ConvSpec& s = c.spec;
+    ASSERT_TRUE(validate(s).ok()) << c.name << ": " << validate(s).message();
+    std::vector<double> src = random_values(input_elements(s), 1), wei = random_values(weight_elements(s), 2),
+                        bias = random_values(s.c_out, 3);
+    if (s.dtype == DataType::kFloat16) {
+      src = round_to_half(src);
+      wei = round_to_half(wei);
+      bias = round_to_half(bias);
+    }
+    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    const double tolerance = s.dtype == DataType::kFloat16 ? 1e-2 : 1e-4;
+    auto spaces = schedule_spaces(s, "host");
+    ASSERT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : *spaces) {
+      // Halide's own autoschedulers search for seconds per point; the tuner and
+      // example tests exercise them.
+      if (!space.not_applicable.empty() || space.template_name == "halide_autoscheduler") continue;
+      std::vector<std::string> points = {space.defaults};
+      for (int k = 0; k < 2; ++k) {
+        std::ostringstream p;
+        for (size_t i = 0; i < space.knobs.size(); ++i) {
+          const auto& choices = space.knobs[i].choices;
+          p << (i ? "," : "") << space.knobs[i].name << "="
+            << choices[std::uniform_int_distribution<size_t>(0, choices.size() - 1)(rng)];
+        }
+        points.push_back(p.str());
+      }
+      for (const std::string& params : points) {
+        // ScheduleRequest wants the knobs in name order, as ScheduleParams prints them.
+        std::vector<std::pair<std::string, std::string>> sorted;
+        std::istringstream in(params);
+        std::string item;
+        while (std::getline(in, item, ',')) sorted.push_back({item.substr(0, item.find('=')), item});
+        std::sort(sorted.begin(), sorted.end());
+        std::string ordered;
+        for (const auto& kv : sorted) ordered += (ordered.empty() ? "" : ",") + kv.second;
+        const std::string label = std::string(c.name) + " " + space.template_name + "(" + ordered + ")";
+        auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{space.template_name, ordered});
+        ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
+        Status status;
+        const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+        ASSERT_TRUE(status.ok()) << label << ": " << status.message();
+        EXPECT_LE(relative_error(actual, expected), tolerance) << label;
+        ++checked;
+      }
+    }
+  }
+  // Every template of convjit's own must have been exercised somewhere above.
+  EXPECT_GE(checked, 40);
+}
+
+TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
+  std::set<std::string> seen;
+  for (const TemplateCase& c : cases()) {
+    auto spaces = schedule_spaces(c.spec, "host");
+    ASSERT_TRUE(spaces.ok());
+    for (const ScheduleSpace& space : *spaces)
+      if (space.not_applicable.empty()) seen.insert(space.template_name);
+  }
+  for (const char* name : {"cpu_direct", "cpu_channel_blocked", "cpu_depthwise", "cpu_transposed",
+                           "cpu_channel_vectorized"}) {
+    EXPECT_TRUE(seen.count(name)) << name << " applies to none of the cases";
+  }
+}
+
+TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  Runtime runtime(options);
+  const ConvSpec s = make(8, 16, 12, 20, 3, 1, 1);
+  auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2"});
+  ASSERT_FALSE(kernel.ok());
+  EXPECT_NE(kernel.status().message().find("c_tile=7"), std::string::npos) << kernel.status().message();
+  auto unknown = runtime.get_kernel(s, "host", ScheduleRequest{"no_such_template", ""});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no_such_template"), std::string::npos);
+  auto wrong_family = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_depthwise", "lanes=16"});
+  ASSERT_FALSE(wrong_family.ok());
+  EXPECT_NE(wrong_family.status().message().find("does not apply"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace convjit
