@@ -57,10 +57,12 @@ ScratchDirectory::~ScratchDirectory() {
 
 HalideRuntimeLibrary::HalideRuntimeLibrary(void* handle) : handle_(handle) {
   set_num_threads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));
+  shutdown_thread_pool_ = reinterpret_cast<void (*)()>(dlsym(handle_, "halide_shutdown_thread_pool"));
   using ErrorHandler = void (*)(void*, const char*);
   auto set_error_handler =
       reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(dlsym(handle_, "halide_set_error_handler"));
-  CONVJIT_CHECK(set_num_threads_ && set_error_handler, "Halide runtime lacks its entry points");
+  CONVJIT_CHECK(set_num_threads_ && shutdown_thread_pool_ && set_error_handler,
+                "Halide runtime lacks its entry points");
   set_error_handler(&record_halide_error);
 }
 
@@ -113,7 +115,13 @@ StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& 
   return instance;
 }
 
-void HalideRuntimeLibrary::set_num_threads(int threads) const { set_num_threads_(threads); }
+void HalideRuntimeLibrary::set_num_threads(int threads) const {
+  // Halide 14's pool keeps the workers it has started: lowering the count after they
+  // exist had no effect (a 1-thread run measured as fast as a 2-thread one). Stopping
+  // the pool first makes the next parallel loop start exactly `threads` workers.
+  shutdown_thread_pool_();
+  set_num_threads_(threads);
+}
 
 std::string HalideRuntimeLibrary::take_last_error() {
   std::string message;

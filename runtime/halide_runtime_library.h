@@ -24,6 +24,7 @@ class HalideRuntimeLibrary {
   static StatusOr<HalideRuntimeLibrary*> get(const Halide::Target& kernel_target,
                                              DiskCache* disk_cache = nullptr);
 
+  // Not while kernels run: the pool is restarted.
   void set_num_threads(int threads) const;
 
   // The last message Halide's runtime reported on this thread, cleared by the read.
@@ -33,6 +34,7 @@ class HalideRuntimeLibrary {
   explicit HalideRuntimeLibrary(void* handle);
   void* handle_;
   int (*set_num_threads_)(int) = nullptr;
+  void (*shutdown_thread_pool_)() = nullptr;
 };
 
 // A fresh private directory for intermediate files, removed with its contents on

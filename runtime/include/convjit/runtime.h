@@ -174,7 +174,8 @@ std::string host_target_string();
 StatusOr<std::string> resolve_target_string(const std::string& target);
 
 // Sets the number of worker threads of the process's one Halide thread pool
-// (0 = one per core). Affects kernels run afterwards.
+// (0 = one per core). Affects kernels run afterwards; must not be called while a
+// kernel runs (the pool is restarted).
 void set_num_threads(int threads);
 
 }  // namespace convjit
