@@ -33,6 +33,7 @@
 #include "convjit/disk_cache.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "scoped_test_state.h"
 
 extern char** environ;
 
@@ -79,36 +80,6 @@ double run_error(const Kernel& kernel, uint32_t seed = 7) {
   return relative_error(from_float(dst), expected);
 }
 
-// A directory under $TMPDIR removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/convjit_disk_cache_test.XXXXXX";
-    if (mkdtemp(templ.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp " << templ << ": " << std::strerror(errno);
-    }
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    // A test may leave a directory without write permission (non-root needs it to delete).
-    for (auto it = std::filesystem::recursive_directory_iterator(path_, ignored);
-         it != std::filesystem::recursive_directory_iterator(); it.increment(ignored)) {
-      if (it->is_directory(ignored)) chmod(it->path().c_str(), 0700);
-    }
-    chmod(path_.c_str(), 0700);
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 RuntimeOptions options_for(const std::string& directory, int64_t max_bytes = int64_t{1} << 30) {
   RuntimeOptions options;
@@ -238,35 +209,11 @@ void expect_memory_only(const DiskCacheConfig& config, const std::string& reason
   EXPECT_EQ(stats.disk_hits, 0);
 }
 
-// Sets an environment variable for the life of the object, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    had_ = std::getenv(name) != nullptr;
-    if (value) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (had_) {
-      setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 // ---- DiskCache on its own ---------------------------------------------------------
 
 TEST(DiskCache, WriteThenReadReturnsThePayloadUnderAHashedName) {
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   auto cache = DiskCache::open(config_for(dir.path()));
   ASSERT_TRUE(cache->enabled()) << cache->reason();
   // A key that would escape the directory if it were used as a file name.
@@ -306,7 +253,7 @@ TEST(DiskCache, WriteThenReadReturnsThePayloadUnderAHashedName) {
 // Lengths near 2^64 in a crafted header must not wrap the size check around and
 // send the checksum past the end of the file.
 TEST(DiskCache, EntryWithWrappingLengthsIsRejectedWithoutReadingPastIt) {
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   auto cache = DiskCache::open(config_for(dir.path()));
   ASSERT_TRUE(cache->enabled()) << cache->reason();
   DiskCacheEntry description;
@@ -332,7 +279,7 @@ TEST(DiskCache, EntryWithWrappingLengthsIsRejectedWithoutReadingPastIt) {
 }
 
 TEST(DiskCache, CreatesMissingDirectoriesWithMode0700) {
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string nested = dir.path() + "/a/b/cache";
   auto cache = DiskCache::open(config_for(nested));
   ASSERT_TRUE(cache->enabled()) << cache->reason();
@@ -342,7 +289,7 @@ TEST(DiskCache, CreatesMissingDirectoriesWithMode0700) {
 }
 
 TEST(DiskCache, ConfigReadsTheEnvironment) {
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   ScopedEnv cache_dir("CONVJIT_CACHE_DIR", dir.path().c_str());
   ScopedEnv max_bytes("CONVJIT_CACHE_MAX_BYTES", "123456");
   {
@@ -375,7 +322,7 @@ TEST(DiskCache, ConfigReadsTheEnvironment) {
 // refuse it, compile again and replace it with a private entry of its own.
 void expect_tampered_entry_refused(const std::function<void(const std::string&)>& tamper) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string file = compile_into(dir.path(), tiny_spec());
   ASSERT_FALSE(file.empty());
   tamper(file);
@@ -404,7 +351,7 @@ TEST(DiskCache, OtherWritableEntryIsRefused) {
 TEST(DiskCache, DirectoryOwnedByAnotherUserIsRefused) {
   if (geteuid() != 0) GTEST_SKIP() << "giving a directory to another user needs root";
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string cache = dir.path() + "/cache";
   ASSERT_EQ(mkdir(cache.c_str(), 0700), 0);
   ASSERT_EQ(chown(cache.c_str(), kOtherUid, -1), 0);
@@ -414,7 +361,7 @@ TEST(DiskCache, DirectoryOwnedByAnotherUserIsRefused) {
 
 TEST(DiskCache, GroupWritableDirectoryIsRefused) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   ASSERT_EQ(chmod(dir.path().c_str(), 0770), 0);
   expect_memory_only(config_for(dir.path()), "writable by group or others (mode 0770)");
   EXPECT_TRUE(directory_names(dir.path()).empty());
@@ -422,7 +369,7 @@ TEST(DiskCache, GroupWritableDirectoryIsRefused) {
 
 TEST(DiskCache, WorldWritableDirectoryIsRefused) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
   expect_memory_only(config_for(dir.path()), "writable by group or others (mode 0777)");
   EXPECT_TRUE(directory_names(dir.path()).empty());
@@ -430,7 +377,7 @@ TEST(DiskCache, WorldWritableDirectoryIsRefused) {
 
 TEST(DiskCache, ReadOnlyDirectoryMeansMemoryOnly) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   // Root passes access(W_OK) on any directory: the cache must look at the mode bits.
   ASSERT_EQ(chmod(dir.path().c_str(), 0500), 0);
   expect_memory_only(config_for(dir.path()), "not writable");
@@ -439,7 +386,7 @@ TEST(DiskCache, ReadOnlyDirectoryMeansMemoryOnly) {
 
 TEST(DiskCache, RegularFileAsDirectoryMeansMemoryOnly) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string file = dir.file("not_a_directory");
   write_file(file, "keep me");
   expect_memory_only(config_for(file), "not a directory");
@@ -451,7 +398,7 @@ TEST(DiskCache, RegularFileAsDirectoryMeansMemoryOnly) {
 
 TEST(DiskCache, SwitchedOffMeansMemoryOnlyAndNothingWritten) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string cache = dir.path() + "/cache";
   DiskCacheConfig config = config_for(cache);
   config.enabled = false;
@@ -488,7 +435,7 @@ const PristineEntries& pristine_entries() {
   static const PristineEntries entries = [] {
     load_halide_runtime();
     PristineEntries p;
-    TempDir dir;
+    TempDir dir("convjit_disk_cache_test");
     const std::string file = compile_into(dir.path(), tiny_spec(4));
     p.name = file.substr(file.rfind('/') + 1);
     p.bytes = read_file(file);
@@ -507,7 +454,7 @@ const PristineEntries& pristine_entries() {
 void expect_bad_entry_rebuilt(const std::string& bytes) {
   const PristineEntries& p = pristine_entries();
   ASSERT_FALSE(p.bytes.empty());
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   write_file(dir.file(p.name), bytes);
   const std::vector<std::string> bad = DiskCache::open(config_for(dir.path()))->verify(false);
   ASSERT_EQ(bad.size(), 1u);
@@ -526,7 +473,7 @@ size_t payload_offset(const std::string& entry) {
 TEST(KernelCache, CopiedValidEntryIsADiskHit) {
   // The harness itself: an intact copy must load, or the tests below prove nothing.
   const PristineEntries& p = pristine_entries();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   write_file(dir.file(p.name), p.bytes);
   Runtime runtime(options_for(dir.path()));
   auto kernel = runtime.get_kernel(tiny_spec(4), "host");
@@ -577,7 +524,7 @@ TEST(KernelCache, EntryOfAnotherTargetUnderThisNameIsRebuilt) {
 
 TEST(KernelCache, FreshRuntimeLoadsFromDiskWithoutCompiling) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   {
     Runtime first(options_for(dir.path()));
     auto kernel = first.get_kernel(tiny_spec(5), "host");
@@ -629,7 +576,7 @@ TEST(DiskCache, ConcurrentProcessWorker) {
 
 TEST(DiskCache, ConcurrentProcessesLeaveOneValidEntryPerKey) {
   constexpr int kWorkers = 4;
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   char exe[4096];
   const ssize_t exe_size = readlink("/proc/self/exe", exe, sizeof exe - 1);
   ASSERT_GT(exe_size, 0);
@@ -698,12 +645,12 @@ TEST(DiskCache, SizeBoundEvictsLeastRecentlyUsedEntries) {
   load_halide_runtime();
   int64_t entry_size = 0;
   {
-    TempDir measure;
+    TempDir measure("convjit_disk_cache_test");
     const std::string file = compile_into(measure.path(), tiny_spec(4));
     entry_size = static_cast<int64_t>(read_file(file).size());
   }
   ASSERT_GT(entry_size, 0);
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const int64_t max_bytes = entry_size * 5 / 2;  // room for about two entries
   Runtime runtime(options_for(dir.path(), max_bytes));
   const ConvSpec specs[] = {tiny_spec(4), tiny_spec(5), tiny_spec(6), tiny_spec(7)};
@@ -760,7 +707,7 @@ TEST(KernelCache, MemoryBoundEvictsLeastRecentlyUsedAndHandlesStayValid) {
 
 TEST(KernelCache, EntriesAreNamedByHashInsideTheDirectory) {
   load_halide_runtime();
-  TempDir dir;
+  TempDir dir("convjit_disk_cache_test");
   const std::string cache = dir.path() + "/x/cache";  // created by the Runtime
   Runtime runtime(options_for(cache));
   for (int64_t c_out : {4, 5}) {

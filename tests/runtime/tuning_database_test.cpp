@@ -28,6 +28,7 @@
 #include "convjit/conv_spec.h"
 #include "convjit/descriptor.h"
 #include "convjit/tuning_database.h"
+#include "scoped_test_state.h"
 
 extern char** environ;
 
@@ -46,53 +47,7 @@ constexpr int kWorkerRecords = 50;
 
 // ---- Helpers --------------------------------------------------------------------
 
-// A directory under $TMPDIR removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/convjit_tuning_db_test.XXXXXX";
-    if (mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << templ << ": " << std::strerror(errno);
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
 
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Sets an environment variable for the life of the object, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    had_ = std::getenv(name) != nullptr;
-    if (had_) old_ = std::getenv(name);
-    if (value) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (had_) {
-      setenv(name_.c_str(), old_.c_str(), 1);
-    } else {
-      unsetenv(name_.c_str());
-    }
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 ConvSpec dense_spec(int64_t c_in, int64_t c_out, int64_t hw, int64_t k = 3) {
   ConvSpec s;
@@ -156,7 +111,7 @@ std::vector<std::string> read_lines(const std::string& path) {
 // ---- Insert and best --------------------------------------------------------------
 
 TEST(TuningDatabase, BestIsTheFastestRecordOfThatSpecTargetAndCodegen) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   const ConvSpec spec = dense_spec(64, 64, 56);
@@ -186,7 +141,7 @@ TEST(TuningDatabase, BestIsTheFastestRecordOfThatSpecTargetAndCodegen) {
 }
 
 TEST(TuningDatabase, KeepsEveryRecordAsHistoryAndSkipsExactDuplicates) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   const ConvSpec spec = dense_spec(32, 32, 28);
@@ -212,7 +167,7 @@ TEST(TuningDatabase, KeepsEveryRecordAsHistoryAndSkipsExactDuplicates) {
 }
 
 TEST(TuningDatabase, InsertRejectsInvalidRecordsNamingTheField) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   const ConvSpec spec = dense_spec(8, 8, 8);
@@ -261,7 +216,7 @@ TEST(TuningDatabase, MakeTuningRecordStampsThisBuild) {
 // ---- Nearest ------------------------------------------------------------------------
 
 TEST(TuningDatabase, NearestPrefersTheSameFamilyThenTheClosestShape) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   const ConvSpec near = dense_spec(64, 64, 56);
@@ -301,7 +256,7 @@ TEST(TuningDatabase, NearestPrefersTheSameFamilyThenTheClosestShape) {
 }
 
 TEST(TuningDatabase, NearestFindsNothingOutsideTheFamily) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   ASSERT_TRUE(db->insert(record_for(dense_spec(64, 64, 56), 1.0)).ok());
@@ -331,7 +286,7 @@ TEST(TuningDatabase, NearestFindsNothingOutsideTheFamily) {
 // ---- JSON lines -----------------------------------------------------------------------
 
 TEST(TuningDatabase, ExportThenImportIntoAFreshDatabaseGivesEqualRecords) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto source = open_db(dir.file("a/tuning.sqlite"));
   ASSERT_TRUE(source);
   ConvSpec transposed = dense_spec(16, 8, 8, 4);
@@ -372,7 +327,7 @@ TEST(TuningDatabase, ExportThenImportIntoAFreshDatabaseGivesEqualRecords) {
 }
 
 TEST(TuningDatabase, ImportReadsHandWrittenJson) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   const ConvSpec spec = dense_spec(8, 8, 8);
@@ -395,7 +350,7 @@ TEST(TuningDatabase, ImportReadsHandWrittenJson) {
 }
 
 TEST(TuningDatabase, ImportOfAMalformedLineNamesFileLineAndFieldAndImportsNothing) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   ASSERT_TRUE(db->insert(record_for(dense_spec(4, 4, 4), 1.0)).ok());
@@ -452,7 +407,7 @@ TEST(TuningDatabase, ImportOfAMalformedLineNamesFileLineAndFieldAndImportsNothin
 // ---- Versions, ownership and modes ------------------------------------------------------
 
 TEST(TuningDatabase, RefusesANewerSchemaVersionNamingBothVersions) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("tuning.sqlite");
   {
     auto db = open_db(path);
@@ -474,7 +429,7 @@ TEST(TuningDatabase, RefusesANewerSchemaVersionNamingBothVersions) {
 }
 
 TEST(TuningDatabase, RefusesAFileThatIsNotADatabase) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("tuning.sqlite");
   write_file(path, std::string(4096, 'x'));
   chmod(path.c_str(), 0600);
@@ -484,7 +439,7 @@ TEST(TuningDatabase, RefusesAFileThatIsNotADatabase) {
 }
 
 TEST(TuningDatabase, RefusesAFileOrDirectoryWritableByOthers) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("tuning.sqlite");
   ASSERT_TRUE(open_db(path));
   ASSERT_EQ(chmod(path.c_str(), 0660), 0);
@@ -513,7 +468,7 @@ TEST(TuningDatabase, RefusesAFileOrDirectoryWritableByOthers) {
 
 TEST(TuningDatabase, RefusesAFileOwnedByAnotherUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("tuning.sqlite");
   ASSERT_TRUE(open_db(path));
   ASSERT_EQ(chown(path.c_str(), 12345, 12345), 0);
@@ -523,7 +478,7 @@ TEST(TuningDatabase, RefusesAFileOwnedByAnotherUser) {
 }
 
 TEST(TuningDatabase, CreatesItsDirectoryPrivate) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   ASSERT_TRUE(open_db(dir.file("x/y/tuning.sqlite")));
   struct stat st;
   ASSERT_EQ(stat(dir.file("x/y").c_str(), &st), 0);
@@ -552,7 +507,7 @@ TEST(TuningDatabase, DefaultPathIsBesideTheKernelCacheUnlessSetOrOff) {
 // ---- Concurrency ----------------------------------------------------------------------------
 
 TEST(TuningDatabase, ThreadsShareOneDatabase) {
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   auto db = open_db(dir.file("tuning.sqlite"));
   ASSERT_TRUE(db);
   std::vector<std::thread> threads;
@@ -602,7 +557,7 @@ TEST(TuningDatabase, ConcurrentProcessWorker) {
 
 TEST(TuningDatabase, ConcurrentProcessesInsertWithoutLosingRecords) {
   constexpr int kWorkers = 4;
-  TempDir dir;
+  TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("db/tuning.sqlite");
   char exe[4096];
   const ssize_t exe_size = readlink("/proc/self/exe", exe, sizeof exe - 1);
