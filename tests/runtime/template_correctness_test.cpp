@@ -160,6 +160,29 @@ TEST(ScheduleTemplates, EveryApplicableTemplateMatchesTheReference) {
   EXPECT_GE(checked, 40);
 }
 
+// Outputs with 1-3 channels and 1-3 columns: the corner where no axis has 4 lanes and
+// the fallback template vectorizes whatever axis is widest.
+TEST(ScheduleTemplates, TinyOutputsMatchTheReference) {
+  for (int c_out : {1, 2, 3})
+    for (int w : {1, 3})
+      for (int h : {1, 5})
+        for (int pad : {0, 1}) {
+          ConvSpec s = make(3, c_out, h, w, 1 + 2 * pad, 1, pad);
+          s.n = 2;
+          s.has_bias = true;
+          const std::string label = "c_out=" + std::to_string(c_out) + " w=" + std::to_string(w) +
+                                    " h=" + std::to_string(h) + " pad=" + std::to_string(pad);
+          auto kernel = Runtime::global().get_kernel(s, "host");
+          ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
+          const std::vector<double> src = random_values(input_elements(s), 1), wei = random_values(weight_elements(s), 2),
+                                    bias = random_values(s.c_out, 3);
+          Status status;
+          const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+          ASSERT_TRUE(status.ok()) << label << ": " << status.message();
+          EXPECT_LE(relative_error(actual, reference_conv(s, src, wei, &bias)), 1e-4) << label << " " << kernel->schedule();
+        }
+}
+
 TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
   std::set<std::string> seen;
   for (const TemplateCase& c : cases()) {
