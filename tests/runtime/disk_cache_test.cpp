@@ -34,6 +34,7 @@
 #include "convjit/runtime.h"
 #include "reference_conv.h"
 #include "scoped_test_state.h"
+#include "worker_processes.h"
 
 extern char** environ;
 
@@ -551,18 +552,9 @@ const ConvSpec kWorkerSpecs[] = {tiny_spec(4), tiny_spec(5), tiny_spec(7)};
 
 // The worker of ConcurrentProcessesLeaveOneValidEntryPerKey, run in child processes.
 TEST(DiskCache, ConcurrentProcessWorker) {
-  const char* barrier = std::getenv(kWorkerBarrierVariable);
-  if (barrier == nullptr) {
+  if (!wait_for_other_workers(kWorkerBarrierVariable)) {
     GTEST_SKIP() << "runs only as a child of DiskCache.ConcurrentProcessesLeaveOneValidEntryPerKey";
   }
-  // Blocks until the parent closes the pipe's write end, after starting every worker.
-  const int fd = std::atoi(barrier);
-  char byte;
-  for (;;) {
-    const ssize_t n = ::read(fd, &byte, 1);
-    if (n == 0 || (n < 0 && errno != EINTR)) break;
-  }
-  ::close(fd);
   Runtime runtime;  // CONVJIT_CACHE_DIR names the shared directory
   for (const ConvSpec& spec : kWorkerSpecs) {
     auto kernel = runtime.get_kernel(spec, "host");
@@ -576,48 +568,16 @@ TEST(DiskCache, ConcurrentProcessWorker) {
 
 TEST(DiskCache, ConcurrentProcessesLeaveOneValidEntryPerKey) {
   constexpr int kWorkers = 4;
-  TempDir dir("convjit_disk_cache_test");
-  char exe[4096];
-  const ssize_t exe_size = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  ASSERT_GT(exe_size, 0);
-  exe[exe_size] = '\0';
-
-  int barrier[2];
-  ASSERT_EQ(pipe2(barrier, O_CLOEXEC), 0);
-  ASSERT_EQ(fcntl(barrier[0], F_SETFD, 0), 0);  // the workers inherit the read end only
-
-  // The workers' environment: ours without GoogleTest's sharding and output settings
-  // (a worker must run its one test, and write no report) or cache settings.
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string var = *e;
-    if (var.rfind("GTEST_", 0) == 0 || var.rfind("CONVJIT_CACHE", 0) == 0) continue;
-    env.push_back(var);
+  TempDir dir("convjit_disk_cache_test"), logs("convjit_disk_cache_test");
+  // Workers get no cache settings of ours but the shared directory.
+  const auto results = run_workers_together(
+      "DiskCache.ConcurrentProcessWorker", kWorkers, kWorkerBarrierVariable, {"CONVJIT_CACHE"},
+      [&](int) { return std::vector<std::string>{"CONVJIT_CACHE_DIR=" + dir.path()}; }, logs.path());
+  ASSERT_EQ(results.size(), static_cast<size_t>(kWorkers));
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_TRUE(results[i].succeeded()) << "worker " << i << " ended with status " << results[i].status << ":\n"
+                                        << results[i].output;
   }
-  env.push_back("CONVJIT_CACHE_DIR=" + dir.path());
-  env.push_back(std::string(kWorkerBarrierVariable) + "=" + std::to_string(barrier[0]));
-  std::vector<char*> envp;
-  for (std::string& var : env) envp.push_back(var.data());
-  envp.push_back(nullptr);
-  std::string filter = "--gtest_filter=DiskCache.ConcurrentProcessWorker";
-  std::string brief = "--gtest_brief=1";
-  char* argv[] = {exe, filter.data(), brief.data(), nullptr};
-
-  std::vector<pid_t> workers;
-  for (int i = 0; i < kWorkers; ++i) {
-    pid_t pid;
-    const int error = posix_spawn(&pid, exe, nullptr, nullptr, argv, envp.data());
-    EXPECT_EQ(error, 0) << "posix_spawn " << exe << ": " << std::strerror(error);
-    if (error == 0) workers.push_back(pid);
-  }
-  ::close(barrier[0]);
-  ::close(barrier[1]);  // end of file: every worker starts now
-  for (pid_t pid : workers) {
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker " << pid << " ended with status " << status;
-  }
-  ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkers));
 
   // One entry per key: three kernels and the Halide runtime, no temporary files.
   const std::vector<std::string> names = directory_names(dir.path());

@@ -29,6 +29,7 @@
 #include "convjit/descriptor.h"
 #include "convjit/tuning_database.h"
 #include "scoped_test_state.h"
+#include "worker_processes.h"
 
 extern char** environ;
 
@@ -528,15 +529,9 @@ TEST(TuningDatabase, ThreadsShareOneDatabase) {
 
 // The worker of ConcurrentProcessesInsertWithoutLosingRecords, run in child processes.
 TEST(TuningDatabase, ConcurrentProcessWorker) {
-  const char* barrier = std::getenv(kWorkerBarrierVariable);
-  if (barrier == nullptr) GTEST_SKIP() << "runs only as a child of TuningDatabase.ConcurrentProcessesInsertWithoutLosingRecords";
-  const int fd = std::atoi(barrier);
-  char byte;
-  for (;;) {  // blocks until the parent closes the pipe's write end, after starting every worker
-    const ssize_t n = ::read(fd, &byte, 1);
-    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  if (!wait_for_other_workers(kWorkerBarrierVariable)) {
+    GTEST_SKIP() << "runs only as a child of TuningDatabase.ConcurrentProcessesInsertWithoutLosingRecords";
   }
-  ::close(fd);
   const int id = std::atoi(std::getenv(kWorkerIdVariable));
   // Every worker creates the database at once: schema creation races too.
   auto db = TuningDatabase::open(std::getenv(kWorkerDbVariable));
@@ -559,61 +554,20 @@ TEST(TuningDatabase, ConcurrentProcessesInsertWithoutLosingRecords) {
   constexpr int kWorkers = 4;
   TempDir dir("convjit_tuning_db_test");
   const std::string path = dir.file("db/tuning.sqlite");
-  char exe[4096];
-  const ssize_t exe_size = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  ASSERT_GT(exe_size, 0);
-  exe[exe_size] = '\0';
-
-  int barrier[2];
-  ASSERT_EQ(pipe2(barrier, O_CLOEXEC), 0);
-  ASSERT_EQ(fcntl(barrier[0], F_SETFD, 0), 0);  // the workers inherit the read end only
-
-  // Ours without GoogleTest's sharding and output settings (a worker runs its one
-  // test and writes no report).
-  std::vector<std::string> base_env;
-  for (char** e = environ; *e; ++e) {
-    const std::string var = *e;
-    if (var.rfind("GTEST_", 0) == 0) continue;
-    base_env.push_back(var);
+  const auto results = run_workers_together(
+      "TuningDatabase.ConcurrentProcessWorker", kWorkers, kWorkerBarrierVariable, {},
+      [&](int i) {
+        return std::vector<std::string>{std::string(kWorkerDbVariable) + "=" + path,
+                                        std::string(kWorkerIdVariable) + "=" + std::to_string(i)};
+      },
+      dir.path());
+  ASSERT_EQ(results.size(), static_cast<size_t>(kWorkers));
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_TRUE(results[i].succeeded()) << "worker " << i << " ended with status " << results[i].status << ":\n"
+                                        << results[i].output;
+    // SQLite's "database is locked" must never reach a worker.
+    EXPECT_EQ(results[i].output.find("locked"), std::string::npos) << results[i].output;
   }
-  base_env.push_back(std::string(kWorkerDbVariable) + "=" + path);
-  base_env.push_back(std::string(kWorkerBarrierVariable) + "=" + std::to_string(barrier[0]));
-  std::string filter = "--gtest_filter=TuningDatabase.ConcurrentProcessWorker";
-  std::string brief = "--gtest_brief=1";
-  char* argv[] = {exe, filter.data(), brief.data(), nullptr};
-
-  // Each worker's stderr goes to a file, to look for SQLite's complaints.
-  std::vector<pid_t> workers;
-  for (int i = 0; i < kWorkers; ++i) {
-    std::vector<std::string> env = base_env;
-    env.push_back(std::string(kWorkerIdVariable) + "=" + std::to_string(i));
-    std::vector<char*> envp;
-    for (std::string& var : env) envp.push_back(var.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string log = dir.file("worker" + std::to_string(i) + ".log");
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid;
-    const int error = posix_spawn(&pid, exe, &actions, nullptr, argv, envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(error, 0) << "posix_spawn " << exe << ": " << std::strerror(error);
-    if (error == 0) workers.push_back(pid);
-  }
-  ::close(barrier[0]);
-  ::close(barrier[1]);  // end of file: every worker starts now
-  for (size_t i = 0; i < workers.size(); ++i) {
-    int status = 0;
-    ASSERT_EQ(waitpid(workers[i], &status, 0), workers[i]);
-    std::ifstream log(dir.file("worker" + std::to_string(i) + ".log"));
-    std::stringstream text;
-    text << log.rdbuf();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "worker " << i << " ended with status " << status << ":\n" << text.str();
-    EXPECT_EQ(text.str().find("locked"), std::string::npos) << text.str();
-  }
-  ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkers));
 
   auto db = open_db(path);
   ASSERT_TRUE(db);
