@@ -68,7 +68,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     return {{"lanes", target.natural_vector_size<float>()},
             {"x_tile", x_tile},
             {"pack_weights", 1},
-            {"parallel", blocks >= 8 ? 0 : 1}};
+            {"parallel", blocks >= kMinParallelTasks ? 0 : 1}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {

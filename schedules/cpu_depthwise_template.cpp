@@ -14,8 +14,6 @@ using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
 
-constexpr int64_t kMinParallelTasks = 8;
-
 class CpuDepthwiseTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_depthwise"; }

@@ -17,9 +17,6 @@ using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
 
-// Enough parallel tasks that two cores (or more) stay busy despite uneven rows.
-constexpr int64_t kMinParallelTasks = 8;
-
 int native_lanes(const Halide::Target& target) { return target.natural_vector_size<float>(); }
 
 class CpuDirectTemplate final : public ScheduleTemplate {

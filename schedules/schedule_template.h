@@ -70,6 +70,9 @@ struct ScheduleChoice {
 };
 
 // Numbers shared by templates.
+// Fewer parallel tasks than this leave cores idle on uneven rows: templates then
+// split channel blocks (or row strips) into tasks too.
+constexpr int64_t kMinParallelTasks = 8;
 int floor_pow2(int64_t value);
 // Powers of two from 4 up to `limit` (at least {limit} when limit < 4).
 std::vector<int> vector_widths_up_to(int limit);
