@@ -30,8 +30,8 @@ using CompileResult = StatusOr<std::shared_ptr<const CompiledKernel>>;
 
 // The in-memory key: (canonical spec, target). Within one process the schedule and
 // the code generator are functions of it, so it needs nothing else.
-std::string memory_key(const ConvSpec& spec, const Halide::Target& target) {
-  return canonical_key(spec) + " target=" + target.to_string();
+std::string memory_key(const ConvSpec& spec, const std::string& target_text) {
+  return canonical_key(spec) + " target=" + target_text;
 }
 
 // The disk key adds what may differ between processes: how the schedule was chosen
@@ -212,7 +212,7 @@ class RuntimeImpl {
     CONVJIT_RETURN_IF_ERROR(validate(spec));
     auto target = cached_target(target_text);
     if (!target.ok()) return target.status();
-    std::string key = canonical_key(spec) + " target=" + target->text;
+    std::string key = memory_key(spec, target->text);
     if (request) key += " schedule=" + request->template_name + "(" + request->params + ")";
 
     std::shared_future<CompileResult> pending;
@@ -373,7 +373,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
   CONVJIT_RETURN_IF_ERROR(validate(spec));
   auto target = resolve_target(target_text);
   if (!target.ok()) return target.status();
-  const std::string name = function_name(memory_key(spec, *target));
+  const std::string name = function_name(memory_key(spec, target->to_string()));
   static const ReadableForm kForms[] = {ReadableForm::kStmt, ReadableForm::kHtml, ReadableForm::kAssembly,
                                         ReadableForm::kObject};
   std::lock_guard<std::mutex> lock(halide_compile_mutex());
