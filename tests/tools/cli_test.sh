@@ -385,6 +385,29 @@ checks=$((checks + 1))
 CONVJIT_CACHE_DIR="$CACHE" "$CONVJIT" cache stats >"$WORK/stdout" 2>"$WORK/stderr"
 if ! grep -q "^directory: *$CACHE\$" "$WORK/stdout"; then fail "cache stats ignores CONVJIT_CACHE_DIR: $(cat "$WORK/stdout")"; fi
 
+# ---- convjit tune and convjit bench: bad options name the value and the rule ----------
+# expect_error_naming CODE PATTERN ARGS...: as expect_error, and the message holds PATTERN.
+expect_error_naming() {
+  local code=$1 pattern=$2
+  shift 2
+  expect_error "$code" - "$@"
+  checks=$((checks + 1))
+  if ! grep -q -- "$pattern" "$WORK/stderr"; then fail "convjit $*: error does not name '$pattern': $(cat "$WORK/stderr")"; fi
+}
+DB="$WORK/tuning/t.sqlite"
+expect_error_naming 2 "--budget 'abc'" tune "$D" --budget abc --db "$DB"
+expect_error_naming 2 "--budget 'abc'" tune "$D" --budget=abc --db "$DB"
+expect_error_naming 2 "missing required option --budget" tune "$D" --db "$DB"
+expect_error_naming 2 "missing DESCRIPTOR or --batch" tune --budget 1 --db "$DB"
+expect_error_naming 1 "no-such.jsonl" tune --import "$WORK/no-such.jsonl" --db "$DB"
+expect_error_naming 2 "--threads '0'" bench "$D" --threads 0 --no-onednn
+expect_error_naming 2 "--threads '1,x'" bench "$D" --threads 1,x --no-onednn
+expect_error_naming 2 "--repeat '0'" bench "$D" --repeat 0 --no-onednn
+expect_error_naming 2 "missing DESCRIPTOR or --batch" bench --no-onednn
+expect_help tune --help
+expect_help bench --help
+expect_help aot --help
+
 chmod 600 unreadable.npy
 if [ "$failures" -ne 0 ]; then
   echo "cli_test: $failures of $checks checks failed" >&2
