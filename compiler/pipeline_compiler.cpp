@@ -16,21 +16,39 @@ extern char** environ;
 
 namespace convjit {
 
+namespace {
+
+constexpr Halide::Target::Feature kCudaCapabilities[] = {
+    Halide::Target::CUDACapability30, Halide::Target::CUDACapability32, Halide::Target::CUDACapability35,
+    Halide::Target::CUDACapability50, Halide::Target::CUDACapability61, Halide::Target::CUDACapability70,
+    Halide::Target::CUDACapability75, Halide::Target::CUDACapability80, Halide::Target::CUDACapability86};
+
+}  // namespace
+
 StatusOr<Halide::Target> resolve_target(const std::string& text) {
-  if (text == "host") return Halide::get_host_target();
   if (!Halide::Target::validate_target_string(text)) {
     return Status::invalid_argument("target '" + text +
-                                    "': not a Halide target string (e.g. host, x86-64-linux-avx2-fma)");
+                                    "': not a Halide target string (e.g. host, host-cuda, x86-64-linux-avx2-fma)");
   }
+  // Halide reads "host-cuda..." as the host CPU plus the features that follow.
   Halide::Target target(text);
   if (target.arch != Halide::Target::X86) {
-    return Status::unsupported("target '" + text + "': only x86 CPU targets are supported so far");
+    return Status::unsupported("target '" + text + "': only x86 hosts are supported so far");
   }
-  if (target.has_gpu_feature()) {
-    return Status::unsupported("target '" + text + "': GPU targets are not supported yet");
+  if (target.has_gpu_feature() && !target.has_feature(Halide::Target::CUDA)) {
+    return Status::unsupported("target '" + text + "': the only GPU API supported is CUDA (e.g. host-cuda)");
+  }
+  if (target.has_feature(Halide::Target::CUDA)) {
+    bool has_capability = false;
+    for (const auto capability : kCudaCapabilities) has_capability |= target.has_feature(capability);
+    // Without a capability Halide would emit sm_20 code, which CUDA 12 and later no
+    // longer accept; 8.0 runs on A100 and, through the driver's JIT, on H100/H200.
+    if (!has_capability) target.set_feature(Halide::Target::CUDACapability80);
   }
   return target;
 }
+
+bool is_gpu_target(const Halide::Target& target) { return target.has_feature(Halide::Target::CUDA); }
 
 Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& target,
                          const std::string& function_name, const std::string& object_path) {
@@ -39,6 +57,28 @@ Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& t
     pipeline.compile_to_object(object_path, algorithm.arguments(), function_name,
                                target.with_feature(Halide::Target::NoRuntime));
   });
+}
+
+StatusOr<std::string> generate_ptx(const ConvAlgorithm& algorithm, const Halide::Target& target,
+                                   const std::string& function_name) {
+  if (!is_gpu_target(target)) {
+    return Status::invalid_argument("PTX needs a CUDA target (e.g. host-cuda), not '" + target.to_string() + "'");
+  }
+  std::string ptx;
+  CONVJIT_RETURN_IF_ERROR(catch_halide_errors("generating PTX for " + function_name, [&] {
+    Halide::Pipeline pipeline(algorithm.output);
+    const Halide::Module module = pipeline.compile_to_module(algorithm.arguments(), function_name,
+                                                             target.with_feature(Halide::Target::NoRuntime));
+    for (const Halide::Buffer<>& buffer : module.buffers()) {
+      // Halide names it "<api>_gpu_source_kernels": NUL-terminated PTX text.
+      if (buffer.name() == "cuda_gpu_source_kernels") {
+        const char* text = reinterpret_cast<const char*>(buffer.data());
+        ptx.assign(text, strnlen(text, buffer.size_in_bytes()));
+      }
+    }
+  }));
+  if (ptx.empty()) return Status::internal(function_name + ": Halide generated no GPU kernel (schedule has no GPU loops)");
+  return ptx;
 }
 
 std::string cxx_driver() {

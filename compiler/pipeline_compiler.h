@@ -16,9 +16,20 @@
 
 namespace convjit {
 
-// "host" or a Halide target string ("x86-64-linux-avx2-fma", ...). The result is
-// the host's or the given target; errors name the string and the rule.
+// "host", "host-cuda" or a Halide target string ("x86-64-linux-avx2-fma",
+// "x86-64-linux-cuda-cuda_capability_86", ...). The result is the host's or the
+// given target; a CUDA target without a capability gets cuda_capability_80 (see
+// the .cpp). Errors name the string and the rule.
 StatusOr<Halide::Target> resolve_target(const std::string& text);
+
+// Whether kernels for `target` run on a CUDA device (their buffers then need
+// device copies or device pointers).
+bool is_gpu_target(const Halide::Target& target);
+
+// The PTX text of a CUDA-target pipeline: every GPU kernel of `algorithm`
+// (already scheduled), as Halide hands it to the CUDA driver.
+StatusOr<std::string> generate_ptx(const ConvAlgorithm& algorithm, const Halide::Target& target,
+                                   const std::string& function_name);
 
 // Compiles `algorithm` (already scheduled) to an object file exporting
 // `function_name(halide_buffer_t*...)` and `function_name_argv(void**)`, without
@@ -39,7 +50,8 @@ Status link_shared_object(const std::vector<std::string>& objects, const std::st
 
 enum class ReadableForm { kStmt, kHtml, kAssembly, kObject };
 // Writes what Halide generates for the scheduled `algorithm` in the given form
-// (the object form includes a Halide runtime so that it links on its own).
+// (the object form includes a Halide runtime so that it links on its own; PTX
+// comes from generate_ptx).
 Status write_generated_code(const ConvAlgorithm& algorithm, const Halide::Target& target,
                             const std::string& function_name, ReadableForm form,
                             const std::string& path);

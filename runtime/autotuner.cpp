@@ -12,7 +12,7 @@
 #include <random>
 
 #include "Halide.h"
-#include "cpu_templates.h"
+#include "schedule_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
@@ -176,7 +176,7 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
     CONVJIT_RETURN_IF_ERROR(catch_halide_errors("listing schedules", [&] {
       const ConvAlgorithm algorithm = lower(spec);
-      for (const ScheduleTemplate* t : applicable_cpu_templates(algorithm, *target)) {
+      for (const ScheduleTemplate* t : applicable_templates(algorithm, *target)) {
         spaces.push_back({t, t->knobs(algorithm, *target)});
       }
     }));

@@ -25,6 +25,8 @@ class CompiledKernel {
 
   ArgvFunction entry() const { return entry_; }
   const std::string& target() const { return target_; }
+  // Whether its code runs on a CUDA device (its target has the cuda feature).
+  bool runs_on_cuda() const { return target_.find("-cuda") != std::string::npos; }
   const std::string& schedule() const { return schedule_; }
   const std::string& key() const { return key_; }
   // Time to make it ready: compile, or load from the disk cache.

@@ -11,7 +11,10 @@
 #include <cstring>
 #include <mutex>
 
+#include <type_traits>
+
 #include "code_fingerprint.h"
+#include "cuda_device.h"
 #include "pipeline_compiler.h"
 #include "shared_object_loader.h"
 
@@ -64,6 +67,18 @@ HalideRuntimeLibrary::HalideRuntimeLibrary(void* handle) : handle_(handle) {
   CONVJIT_CHECK(set_num_threads_ && shutdown_thread_pool_ && set_error_handler,
                 "Halide runtime lacks its entry points");
   set_error_handler(&record_halide_error);
+  auto find = [&](auto& slot, const char* name) {
+    slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(handle_, name));
+    CONVJIT_CHECK(slot != nullptr, std::string("Halide runtime lacks ") + name);
+  };
+  find(device_calls_.copy_to_host, "halide_copy_to_host");
+  find(device_calls_.device_free, "halide_device_free");
+  find(device_calls_.cuda_wrap_device_ptr, "halide_cuda_wrap_device_ptr");
+  find(device_calls_.cuda_detach_device_ptr, "halide_cuda_detach_device_ptr");
+  // Device memory freed after each run goes back to Halide's pool, not the driver.
+  auto reuse = reinterpret_cast<int (*)(void*, bool)>(dlsym(handle_, "halide_reuse_device_allocations"));
+  if (reuse) reuse(nullptr, true);
+  install_cuda_context_callbacks(handle_);
 }
 
 StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& kernel_target,
@@ -73,8 +88,10 @@ StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& 
   std::lock_guard<std::mutex> lock(mutex);
   if (instance) return instance;
 
-  // The runtime needs the kernels' OS and architecture; CPU features do not change it.
-  const Halide::Target runtime_target(kernel_target.os, kernel_target.arch, kernel_target.bits);
+  // The runtime needs the kernels' OS and architecture; CPU features do not change
+  // it. It always carries the CUDA module, so CPU and CUDA kernels share it.
+  const Halide::Target runtime_target =
+      Halide::Target(kernel_target.os, kernel_target.arch, kernel_target.bits).with_feature(Halide::Target::CUDA);
   const std::string key = "runtime target=" + runtime_target.to_string() + " halide=" + halide_fingerprint() +
                           " codegen=" + codegen_fingerprint();
   if (disk_cache) {

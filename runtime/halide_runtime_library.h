@@ -30,11 +30,22 @@ class HalideRuntimeLibrary {
   // The last message Halide's runtime reported on this thread, cleared by the read.
   static std::string take_last_error();
 
+  // The runtime's device entry points (it is built with Halide's CUDA module, which
+  // opens the driver only when a CUDA kernel first runs).
+  struct DeviceCalls {
+    int (*copy_to_host)(void*, halide_buffer_t*) = nullptr;
+    int (*device_free)(void*, halide_buffer_t*) = nullptr;
+    int (*cuda_wrap_device_ptr)(void*, halide_buffer_t*, uint64_t) = nullptr;
+    int (*cuda_detach_device_ptr)(void*, halide_buffer_t*) = nullptr;
+  };
+  const DeviceCalls& device_calls() const { return device_calls_; }
+
  private:
   explicit HalideRuntimeLibrary(void* handle);
   void* handle_;
   int (*set_num_threads_)(int) = nullptr;
   void (*shutdown_thread_pool_)() = nullptr;
+  DeviceCalls device_calls_;
 };
 
 // A fresh private directory for intermediate files, removed with its contents on

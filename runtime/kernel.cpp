@@ -1,12 +1,15 @@
-// Kernel: checks caller tensors against the spec, describes them to Halide and calls
-// the compiled entry point.
+// Kernel: checks caller tensors against the spec, describes them to Halide (with
+// device copies or wrapped device pointers for CUDA kernels) and calls the compiled
+// entry point.
 #include <dlfcn.h>
 
+#include <optional>
 #include <sstream>
 
 #include "HalideRuntime.h"
 #include "compiled_kernel.h"
 #include "convjit/runtime.h"
+#include "cuda_device.h"
 #include "halide_runtime_library.h"
 
 namespace convjit {
@@ -96,6 +99,54 @@ Status describe(const char* name, const TensorView& view, const std::vector<int6
 
 }  // namespace
 
+namespace {
+
+// The device side of one CUDA run: host tensors get device copies (inputs marked
+// dirty on the host so Halide copies them in), device tensors are wrapped; after
+// the run dst is copied back when it lives on the host, and every wrap and copy is
+// released, whatever happened.
+class CudaRun {
+ public:
+  explicit CudaRun(const HalideRuntimeLibrary::DeviceCalls& calls) : calls_(calls) {}
+  CudaRun(const CudaRun&) = delete;
+  CudaRun& operator=(const CudaRun&) = delete;
+
+  Status prepare(const char* name, const TensorView& view, BufferDescription* d, bool is_output) {
+    if (view.memory == MemorySpace::kCuda) {
+      d->buffer.host = nullptr;
+      if (calls_.cuda_wrap_device_ptr(nullptr, &d->buffer, reinterpret_cast<uint64_t>(view.data)) != 0) {
+        return Status::internal(std::string(name) + ": cannot wrap the device pointer: " +
+                                HalideRuntimeLibrary::take_last_error());
+      }
+      wrapped_.push_back(&d->buffer);
+    } else {
+      if (!is_output) d->buffer.flags |= halide_buffer_flag_host_dirty;
+      copied_.push_back(&d->buffer);
+    }
+    return Status();
+  }
+
+  Status finish(BufferDescription* dst, const TensorView& view) {
+    if (view.memory == MemorySpace::kHost && calls_.copy_to_host(nullptr, &dst->buffer) != 0) {
+      return Status::internal("dst: copying the result to the host failed: " + HalideRuntimeLibrary::take_last_error());
+    }
+    return Status();
+  }
+
+  ~CudaRun() {
+    for (halide_buffer_t* b : wrapped_) calls_.cuda_detach_device_ptr(nullptr, b);
+    for (halide_buffer_t* b : copied_) {
+      if (b->device) calls_.device_free(nullptr, b);
+    }
+  }
+
+ private:
+  const HalideRuntimeLibrary::DeviceCalls& calls_;
+  std::vector<halide_buffer_t*> wrapped_, copied_;
+};
+
+}  // namespace
+
 Status Kernel::run(const TensorView& src, const TensorView& weights, const TensorView* bias,
                    const TensorView& dst) const {
   const ConvSpec& s = spec();
@@ -110,6 +161,25 @@ Status Kernel::run(const TensorView& src, const TensorView& weights, const Tenso
   if (bias) CONVJIT_RETURN_IF_ERROR(describe("bias", *bias, {s.c_out}, s.dtype, &b));
   CONVJIT_RETURN_IF_ERROR(describe("dst", dst, to_vector(output_shape(s), 4), s.dtype, &out));
 
+  const bool gpu = impl_->code().runs_on_cuda();
+  std::optional<CudaRun> cuda;
+  if (gpu) {
+    CONVJIT_RETURN_IF_ERROR(cuda_device_status());
+    auto runtime = HalideRuntimeLibrary::get(Halide::Target(impl_->code().target()));
+    if (!runtime.ok()) return runtime.status();
+    cuda.emplace((*runtime)->device_calls());
+    CONVJIT_RETURN_IF_ERROR(cuda->prepare("src", src, &in, false));
+    CONVJIT_RETURN_IF_ERROR(cuda->prepare("weights", weights, &w, false));
+    if (bias) CONVJIT_RETURN_IF_ERROR(cuda->prepare("bias", *bias, &b, false));
+    CONVJIT_RETURN_IF_ERROR(cuda->prepare("dst", dst, &out, true));
+  } else {
+    for (const TensorView* view : {&src, &weights, bias, &dst}) {
+      if (view && view->memory != MemorySpace::kHost) {
+        return Status::invalid_argument("a CUDA device tensor was given to a CPU kernel (target " + target() + ")");
+      }
+    }
+  }
+
   void* args[4];
   int count = 0;
   args[count++] = &in.buffer;
@@ -122,6 +192,7 @@ Status Kernel::run(const TensorView& src, const TensorView& weights, const Tenso
     return Status::internal("kernel " + key() + " failed with Halide error " + std::to_string(rc) +
                             (message.empty() ? "" : ": " + message));
   }
+  if (cuda) return cuda->finish(&out, dst);
   return Status();
 }
 

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <chrono>
 #include <future>
 #include <list>
@@ -17,7 +20,7 @@
 #include "code_fingerprint.h"
 #include "compiled_kernel.h"
 #include "convjit/tuning_database.h"
-#include "cpu_templates.h"
+#include "schedule_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
@@ -72,7 +75,7 @@ struct Produced {
 // template and give every knob one of its listed values.
 StatusOr<ScheduleChoice> resolve_schedule(const ScheduleRequest& request, const ConvAlgorithm& algorithm,
                                           const Halide::Target& target) {
-  const ScheduleTemplate* chosen = find_cpu_template(request.template_name);
+  const ScheduleTemplate* chosen = find_template(request.template_name);
   if (!chosen) return Status::invalid_argument("unknown schedule template '" + request.template_name + "'");
   if (std::string why = chosen->why_not_applicable(algorithm, target); !why.empty())
     return Status::invalid_argument("schedule template " + request.template_name + " does not apply: " + why);
@@ -140,7 +143,7 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
         }
         schedule = *choice;
       } else {
-        schedule = default_cpu_schedule(*algorithm, target);
+        schedule = default_schedule(*algorithm, target);
       }
       schedule.schedule_template->apply(*algorithm, target, schedule.params);
     }));
@@ -365,8 +368,21 @@ StatusOr<EmitFormat> parse_emit_format(const std::string& text) {
   if (text == "html") return EmitFormat::kHtml;
   if (text == "asm") return EmitFormat::kAssembly;
   if (text == "object") return EmitFormat::kObject;
-  return Status::invalid_argument("unknown emit format '" + text + "': expected one of stmt, html, asm, object");
+  if (text == "ptx") return EmitFormat::kPtx;
+  return Status::invalid_argument("unknown emit format '" + text + "': expected one of stmt, html, asm, object, ptx");
 }
+
+namespace {
+
+Status write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::invalid_argument("cannot write '" + path + "': " + std::strerror(errno));
+  return Status();
+}
+
+}  // namespace
 
 Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitFormat format,
                      const std::string& path, const ScheduleRequest* request) {
@@ -380,7 +396,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
   Status status;
   Status caught = catch_halide_errors("generating " + name, [&] {
     ConvAlgorithm algorithm = lower(spec);
-    ScheduleChoice schedule = default_cpu_schedule(algorithm, *target);
+    ScheduleChoice schedule = default_schedule(algorithm, *target);
     if (request) {
       auto choice = resolve_schedule(*request, algorithm, *target);
       if (!choice.ok()) {
@@ -390,6 +406,17 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
       schedule = *choice;
     }
     schedule.schedule_template->apply(algorithm, *target, schedule.params);
+    if (format == EmitFormat::kPtx) {
+      auto ptx = generate_ptx(algorithm, *target, name);
+      if (!ptx.ok()) {
+        status = ptx.status();
+        return;
+      }
+      // A comment line (PTX accepts // comments) says what the kernels compute.
+      status = write_text_file(path, "// convjit " + canonical_key(spec) + "\n// schedule " +
+                                         schedule.describe() + "\n// target " + target->to_string() + "\n" + *ptx);
+      return;
+    }
     status = write_generated_code(algorithm, *target, name, kForms[static_cast<int>(format)], path);
   });
   return caught.ok() ? status : caught;
@@ -403,7 +430,7 @@ StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const
   std::lock_guard<std::mutex> lock(halide_compile_mutex());
   Status caught = catch_halide_errors("listing schedules", [&] {
     const ConvAlgorithm algorithm = lower(spec);
-    for (const ScheduleTemplate* t : cpu_templates()) {
+    for (const ScheduleTemplate* t : all_templates()) {
       ScheduleSpace space;
       space.template_name = t->name();
       space.not_applicable = t->why_not_applicable(algorithm, *target);

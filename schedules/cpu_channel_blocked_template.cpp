@@ -24,7 +24,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   const char* name() const override { return "cpu_channel_blocked"; }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     if (a.family != ConvFamily::kDirect) return "not a forward direct convolution";
     const ConvSpec& s = a.spec;
     const int lanes = std::min<int>(target.natural_vector_size<float>(), 16);

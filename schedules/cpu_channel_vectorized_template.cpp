@@ -19,7 +19,7 @@ class CpuChannelVectorizedTemplate final : public ScheduleTemplate {
   const char* name() const override { return "cpu_channel_vectorized"; }
 
   std::string why_not_applicable(const ConvAlgorithm&, const Halide::Target& target) const override {
-    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     return "";  // any spec: the fallback of last resort
   }
 

@@ -19,7 +19,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
   const char* name() const override { return "cpu_depthwise"; }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     if (a.family != ConvFamily::kDepthwise) return "not a forward depthwise convolution (groups != c_in)";
     if (output_w(a.spec) < 4) return "output narrower than 4 columns: no vector along x";
     return "";

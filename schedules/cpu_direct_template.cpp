@@ -26,7 +26,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
   const char* name() const override { return transposed_ ? "cpu_transposed" : "cpu_direct"; }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    if (target.arch != Halide::Target::X86) return "needs an x86 target";
+    if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     if (transposed_ != (a.family == ConvFamily::kTransposed))
       return transposed_ ? "not a transposed convolution" : "a transposed convolution (use cpu_transposed)";
     if (output_w(a.spec) < 4) return "output narrower than 4 columns: no vector along x";

@@ -1,11 +1,14 @@
-// halide_autoscheduler: Halide 14's own CPU autoschedulers (Adams2019, Mullapudi2016,
-// Debian's plugins) as one more template, so that tuning is never worse than them
-// and their speed can be reported beside convjit's. Never a default: it comes last.
+// halide_autoscheduler: Halide 14's own autoschedulers (Debian's plugins) as one more
+// template, so that tuning is never worse than them and their speed can be reported
+// beside convjit's: Adams2019 and Mullapudi2016 on CPU targets, Li2018 (the only
+// one that emits GPU schedules in Halide 14) on CUDA targets. Never a default.
 #include <sys/stat.h>
 
 #include <cstdlib>
 
 #include <mutex>
+
+#include <vector>
 
 #include "cpu_templates.h"
 
@@ -20,7 +23,15 @@ struct Autoscheduler {
 constexpr Autoscheduler kAutoschedulers[] = {
     {"Adams2019", "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_adams2019.so"},
     {"Mullapudi2016", "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_mullapudi2016.so"},
+    {"Li2018", "/usr/lib/x86_64-linux-gnu/halide14/libautoschedule_li2018.so"},
 };
+constexpr int kCount = sizeof(kAutoschedulers) / sizeof(kAutoschedulers[0]);
+
+// The knob values (indices into kAutoschedulers) that suit a target.
+std::vector<int> candidates_for(const Halide::Target& target) {
+  if (target.has_feature(Halide::Target::CUDA)) return {2};
+  return {0, 1};
+}
 
 bool plugin_present(const Autoscheduler& a) {
   struct stat st;
@@ -30,7 +41,7 @@ bool plugin_present(const Autoscheduler& a) {
 // Loads a plugin once per process; it registers the autoscheduler by name.
 void load_once(const Autoscheduler& a) {
   static std::mutex mutex;
-  static bool loaded[2] = {false, false};
+  static bool loaded[kCount] = {};
   std::lock_guard<std::mutex> lock(mutex);
   const size_t index = static_cast<size_t>(&a - kAutoschedulers);
   if (!loaded[index]) {
@@ -66,19 +77,21 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
   const char* name() const override { return "halide_autoscheduler"; }
 
   std::string why_not_applicable(const ConvAlgorithm&, const Halide::Target& target) const override {
-    if (target.arch != Halide::Target::X86) return "needs an x86 target";
-    for (const Autoscheduler& a : kAutoschedulers) {
-      if (plugin_present(a)) return "";
+    if (target.arch != Halide::Target::X86) return "needs an x86 host";
+    const std::vector<int> candidates = candidates_for(target);
+    for (int i : candidates) {
+      if (plugin_present(kAutoschedulers[i])) return "";
     }
-    return std::string("no autoscheduler plugin found (looked for ") + kAutoschedulers[0].plugin + ")";
+    return std::string("no autoscheduler plugin for this target found (looked for ") +
+           kAutoschedulers[candidates.front()].plugin + ")";
   }
 
   // Measured for comparison and by the tuner, never a default.
   bool preferred_by_default(const ConvAlgorithm&, const Halide::Target&) const override { return false; }
 
-  std::vector<Knob> knobs(const ConvAlgorithm&, const Halide::Target&) const override {
-    Knob which{"algorithm", {}, "0 = Adams2019, 1 = Mullapudi2016"};
-    for (int i = 0; i < 2; ++i) {
+  std::vector<Knob> knobs(const ConvAlgorithm&, const Halide::Target& target) const override {
+    Knob which{"algorithm", {}, "0 = Adams2019, 1 = Mullapudi2016 (CPU); 2 = Li2018 (CUDA)"};
+    for (int i : candidates_for(target)) {
       if (plugin_present(kAutoschedulers[i])) which.choices.push_back(i);
     }
     return {which};

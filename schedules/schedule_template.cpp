@@ -1,6 +1,8 @@
 // ScheduleParams text form and the helpers every template shares.
 #include "schedule_template.h"
 
+#include "cpu_templates.h"
+
 #include <cstdlib>
 #include <sstream>
 
@@ -41,6 +43,12 @@ StatusOr<ScheduleParams> ScheduleParams::parse(const std::string& text) {
 
 std::string ScheduleChoice::describe() const {
   return std::string(schedule_template->name()) + "(" + params.to_string() + ")";
+}
+
+std::string needs_x86_cpu(const Halide::Target& target) {
+  if (target.arch != Halide::Target::X86) return "needs an x86 target";
+  if (target.has_gpu_feature()) return "needs a CPU target (this one has a GPU feature)";
+  return "";
 }
 
 int floor_pow2(int64_t value) {

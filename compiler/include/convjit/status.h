@@ -20,6 +20,7 @@ enum class StatusCode {
   kInvalidArgument,  // a malformed descriptor, option, buffer or file
   kNotFound,         // a file or symbol that should exist does not
   kUnsupported,      // valid input that this build or target cannot serve
+  kUnavailable,      // hardware the request needs is absent (no CUDA device)
   kInternal,         // a failure inside Halide, LLVM, the linker or the loader
 };
 
@@ -33,6 +34,7 @@ class [[nodiscard]] Status {
   static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
+  static Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -25,19 +25,30 @@
 
 namespace convjit {
 
+// Where a TensorView's memory lives.
+enum class MemorySpace {
+  kHost,  // CPU memory; a CUDA kernel copies it to the device and back
+  kCuda,  // a CUDA device pointer (CUdeviceptr) in the context kernels run in
+};
+
 // Caller-owned tensor: pointer, shape (outermost first, e.g. NCHW) and strides in
 // elements, outermost first. Empty strides mean dense C order. The innermost
-// stride must be 1 (the kernels vectorize along it).
+// stride must be 1 (the kernels vectorize along it). CPU kernels take host memory
+// only; CUDA kernels take either, tensor by tensor.
 struct TensorView {
   void* data = nullptr;
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;
+  MemorySpace memory = MemorySpace::kHost;
 
   static TensorView dense(void* data, std::vector<int64_t> shape) {
     return TensorView{data, std::move(shape), {}};
   }
   static TensorView dense(const void* data, std::vector<int64_t> shape) {
     return TensorView{const_cast<void*>(data), std::move(shape), {}};
+  }
+  static TensorView cuda(uint64_t device_pointer, std::vector<int64_t> shape) {
+    return TensorView{reinterpret_cast<void*>(device_pointer), std::move(shape), {}, MemorySpace::kCuda};
   }
 };
 
@@ -59,7 +70,11 @@ class Kernel {
   // from the disk cache.
   double compile_seconds() const;
 
-  // Runs the convolution. Shapes must equal input_shape/weight_shape/output_shape
+  // Runs the convolution. For a CUDA kernel, host tensors are copied to the device
+  // and dst back (synchronously), device tensors are used in place; the call
+  // returns once dst is complete on the kernel's stream (see set_cuda_context), and
+  // fails with kUnavailable, naming what is missing, when there is no CUDA device.
+  // Shapes must equal input_shape/weight_shape/output_shape
   // of the spec; `bias` must be given exactly when spec().has_bias. Element type
   // is spec().dtype. Returns an error naming the tensor, the dimension and the
   // expected value when a view does not match.
@@ -101,8 +116,10 @@ struct RuntimeOptions {
 };
 
 // What Halide generated for a spec, for people who want to read the code.
-enum class EmitFormat { kStmt, kHtml, kAssembly, kObject };
-StatusOr<EmitFormat> parse_emit_format(const std::string& text);  // stmt html asm object
+// kPtx needs a CUDA target: the PTX text of the kernel's GPU code, as the CUDA
+// driver (or ptxas) takes it.
+enum class EmitFormat { kStmt, kHtml, kAssembly, kObject, kPtx };
+StatusOr<EmitFormat> parse_emit_format(const std::string& text);  // stmt html asm object ptx
 
 // A schedule named explicitly: a template and a value for each of its knobs, as
 // Kernel::schedule() prints them ("cpu_direct" and "c_tile=6,lanes=16,...").
@@ -172,6 +189,13 @@ std::string host_target_string();
 // The canonical Halide target string of "host" or any target string (the form keys
 // and tuning records use); errors name the string and the rule.
 StatusOr<std::string> resolve_target_string(const std::string& target);
+
+// The CUDA context (CUcontext) and stream (CUstream) every CUDA kernel of this
+// process runs on, for callers that own them (a framework sharing device memory
+// with convjit). Null context: the primary context of device 0, which the CUDA
+// runtime API, cuBLAS, cuDNN and PyTorch also use (the default); null stream: the
+// legacy default stream. Call before running CUDA kernels, or between runs.
+void set_cuda_context(void* context, void* stream);
 
 // Sets the number of worker threads of the process's one Halide thread pool
 // (0 = one per core). Affects kernels run afterwards; must not be called while a
