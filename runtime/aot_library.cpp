@@ -20,7 +20,7 @@
 #include "code_fingerprint.h"
 #include "convjit/runtime.h"
 #include "convjit/tuning_database.h"
-#include "cpu_templates.h"
+#include "schedule_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
@@ -92,6 +92,7 @@ struct Variant {
   std::string schedule;   // description
   std::string tuning;     // the tuning record as JSON, or "null"
   std::vector<uint64_t> feature_words;
+  bool cuda = false;      // runs on a CUDA device (the object embeds its PTX)
 };
 
 struct Entry {
@@ -163,20 +164,24 @@ std::string header_text(const std::string& name, const std::vector<Entry>& entri
     << " * Tensors are caller-owned: " << name << "_tensor gives a pointer, the rank, the shape and\n"
     << " * the strides in elements, outermost first (NCHW for activations); all-zero strides\n"
     << " * mean dense C order. The innermost stride must be 1. float16 tensors hold IEEE\n"
-    << " * half bits (uint16_t). Every function returns " << guard << "_OK (0) or a negative error\n"
-    << " * code (" << name << "_error_string names it); kernels are safe to call from many\n"
-    << " * threads at once and run on the library's thread pool.\n"
+    << " * half bits (uint16_t). `memory` says where data lives: 0 host memory, 1 a CUDA\n"
+    << " * device pointer (CUDA targets only; host tensors given to a CUDA kernel are copied\n"
+    << " * to the device and dst back). Every function returns " << guard << "_OK (0) or a\n"
+    << " * negative error code (" << name << "_error_string names it); kernels are safe to call\n"
+    << " * from many threads at once and run on the library's thread pool.\n"
     << " *\n"
-    << " * CPU targets compiled in, in order of preference (the first this CPU supports runs):\n";
+    << " * Targets compiled in, in order of preference (the first this machine supports\n"
+    << " * runs; a CUDA target needs the NVIDIA driver and a device, and embeds its PTX):\n";
   for (const std::string& t : targets) h << " *   " << t << "\n";
   h << " */\n#ifndef " << guard << "_H\n#define " << guard << "_H\n\n#include <stdint.h>\n\n"
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
     << "#define " << guard << "_OK 0\n"
     << "#define " << guard << "_ERROR_TENSOR (-1001)     /* a tensor's rank, shape, strides or data */\n"
-    << "#define " << guard << "_ERROR_NO_TARGET (-1002)  /* this CPU supports none of the targets */\n"
+    << "#define " << guard << "_ERROR_NO_TARGET (-1002)  /* this machine supports none of the targets */\n"
     << "#define " << guard << "_ERROR_NO_KERNEL (-1003)  /* no entry for this spec */\n\n"
     << "typedef struct " << name << "_tensor {\n  void *data;\n  int32_t rank;\n  int64_t shape[5];\n"
-    << "  int64_t strides[5];\n} " << name << "_tensor;\n\n"
+    << "  int64_t strides[5];\n  int32_t memory;  /* 0 host, 1 CUDA device pointer */\n} " << name
+    << "_tensor;\n\n"
     << "/* A spec in convjit's canonical form (the values the entries below list). Enums:\n"
     << " * padding_mode 0 zeros 1 reflect 2 replicate 3 circular; conv_mode 0\n"
     << " * cross_correlation 1 convolution; dtype 0 f32 1 f16; compute_mode 0 default 1\n"
@@ -201,7 +206,11 @@ std::string header_text(const std::string& name, const std::vector<Entry>& entri
     << "int " << name << "_entry_count(void);\n"
     << "const " << name << "_spec *" << name << "_entry_spec(int i);\n"
     << "const char *" << name << "_entry_name(int i);\n\n"
-    << "/* The target string chosen for this CPU, or NULL when it supports none. */\n"
+    << "/* The CUDA context (CUcontext) and stream (CUstream) the library's CUDA kernels\n"
+    << " * run on, for callers that own them; NULL context (the default) lets Halide's\n"
+    << " * runtime create its own. No effect in a library without CUDA targets. */\n"
+    << "void " << name << "_set_cuda_context(void *context, void *stream);\n\n"
+    << "/* The target string chosen for this machine, or NULL when it supports none. */\n"
     << "const char *" << name << "_selected_target(void);\n\n"
     << "/* Provenance of every kernel as JSON: convjit and Halide versions, target,\n"
     << " * schedule and tuning record. */\n"
@@ -228,6 +237,8 @@ std::string dispatcher_text(const std::string& name, const std::vector<Entry>& e
     }
   }
   const size_t words = entries.front().variants.front().feature_words.size();
+  bool any_cuda = false, any_cpu = false;
+  for (const Variant& v : entries.front().variants) (v.cuda ? any_cuda : any_cpu) = true;
   c << "\nstatic const char *const kTargets[] = {";
   for (const std::string& t : targets) c << c_string(t) << ", ";
   c << "NULL};\nstatic const uint64_t kFeatures[][" << words << "] = {\n";
@@ -236,17 +247,64 @@ std::string dispatcher_text(const std::string& name, const std::vector<Entry>& e
     for (uint64_t w : v.feature_words) c << w << "ull, ";
     c << "},\n";
   }
-  c << "};\n\n"
-    << "/* The first target this CPU supports; computed once (an idempotent race). */\n"
+  c << "};\nstatic const int kNeedsCuda[] = {";
+  for (const Variant& v : entries.front().variants) c << (v.cuda ? 1 : 0) << ", ";
+  c << "};\n\n";
+  if (any_cuda) {
+    c << "#include <dlfcn.h>\n#include \"HalideRuntimeCuda.h\"\n\n"
+      << "/* Whether the NVIDIA driver loads and reports a device; checked once. */\n"
+      << "static int cuda_device_present(void) {\n"
+      << "  static volatile int present = -1;\n"
+      << "  if (present < 0) {\n    int found = 0, count = 0;\n"
+      << "    void *lib = dlopen(\"libcuda.so.1\", RTLD_NOW | RTLD_LOCAL);\n"
+      << "    if (lib != NULL) {\n"
+      << "      int (*init)(unsigned) = (int (*)(unsigned))dlsym(lib, \"cuInit\");\n"
+      << "      int (*get_count)(int *) = (int (*)(int *))dlsym(lib, \"cuDeviceGetCount\");\n"
+      << "      found = init != NULL && get_count != NULL && init(0) == 0 && get_count(&count) == 0 && count > 0;\n"
+      << "    }\n    present = found;\n  }\n  return present;\n}\n\n"
+      << "static void *chosen_context, *chosen_stream;\n"
+      << "static halide_cuda_acquire_context_t halide_acquire;\n"
+      << "static halide_cuda_release_context_t halide_release;\n"
+      << "static halide_cuda_get_stream_t halide_stream;\n"
+      << "static int acquire_context(void *uc, void **ctx, bool create) {\n"
+      << "  if (chosen_context == NULL) return halide_acquire(uc, ctx, create);\n"
+      << "  *ctx = chosen_context;\n  return 0;\n}\n"
+      << "static int release_context(void *uc) { return chosen_context == NULL ? halide_release(uc) : 0; }\n"
+      << "static int get_stream(void *uc, void *ctx, void **stream) {\n"
+      << "  if (chosen_context == NULL) return halide_stream(uc, ctx, stream);\n"
+      << "  *stream = chosen_stream;\n  return 0;\n}\n"
+      << "void " << name << "_set_cuda_context(void *context, void *stream) {\n"
+      << "  if (halide_acquire == NULL) {\n"
+      << "    halide_acquire = halide_set_cuda_acquire_context(acquire_context);\n"
+      << "    halide_release = halide_set_cuda_release_context(release_context);\n"
+      << "    halide_stream = halide_set_cuda_get_stream(get_stream);\n  }\n"
+      << "  chosen_context = context;\n  chosen_stream = stream;\n}\n\n"
+      << "/* Host tensors: inputs marked dirty on the host so Halide copies them in.\n"
+      << " * Device tensors: wrapped in place. */\n"
+      << "static int cuda_attach(const " << name << "_tensor *t, struct halide_buffer_t *b, int is_input) {\n"
+      << "  if (t->memory == 1) {\n    b->host = NULL;\n"
+      << "    return halide_cuda_wrap_device_ptr(NULL, b, (uint64_t)(uintptr_t)t->data);\n  }\n"
+      << "  if (is_input) b->flags |= halide_buffer_flag_host_dirty;\n  return 0;\n}\n"
+      << "static void cuda_detach(const " << name << "_tensor *t, struct halide_buffer_t *b) {\n"
+      << "  if (b->device == 0) return;\n"
+      << "  if (t->memory == 1) halide_cuda_detach_device_ptr(NULL, b);\n"
+      << "  else halide_device_free(NULL, b);\n}\n\n";
+  } else {
+    c << "static int cuda_device_present(void) { return 0; }\n"
+      << "void " << name << "_set_cuda_context(void *context, void *stream) { (void)context; (void)stream; }\n\n";
+  }
+  c << "/* The first target this machine supports; computed once (an idempotent race). */\n"
     << "static int selected_target(void) {\n"
     << "  static volatile int chosen = -2;\n"
     << "  if (chosen == -2) {\n    int found = -1;\n"
     << "    for (int t = 0; kTargets[t] != NULL; ++t) {\n"
+    << "      if (kNeedsCuda[t] && !cuda_device_present()) continue;\n"
     << "      if (halide_can_use_target_features(" << words << ", kFeatures[t])) { found = t; break; }\n"
     << "    }\n    chosen = found;\n  }\n  return chosen;\n}\n\n"
     << "const char *" << name << "_selected_target(void) {\n"
-    << "  int t = selected_target();\n  return t < 0 ? NULL : kTargets[t];\n}\n\n"
-    << "static int describe(const " << name << "_tensor *t, int rank, const int64_t *expected, uint8_t bits,\n"
+    << "  int t = selected_target();\n  return t < 0 ? NULL : kTargets[t];\n}\n\n";
+  if (any_cpu) c << "static int on_host(const " << name << "_tensor *t) { return t == NULL || t->memory == 0; }\n\n";
+  c << "static int describe(const " << name << "_tensor *t, int rank, const int64_t *expected, uint8_t bits,\n"
     << "                    struct halide_buffer_t *b, struct halide_dimension_t *dims) {\n"
     << "  if (t == NULL || t->data == NULL || t->rank != rank) return " << guard << "_ERROR_TENSOR;\n"
     << "  int dense = 1;\n  for (int d = 0; d < rank; ++d) {\n"
@@ -291,9 +349,25 @@ std::string dispatcher_text(const std::string& name, const std::vector<Entry>& e
       c << "  (void)bb; (void)db; (void)bias_shape;\n  if (bias != NULL) return " << guard << "_ERROR_TENSOR;\n";
     }
     c << "  switch (selected_target()) {\n";
+    const std::string call_args = std::string("(&bs, &bw, ") + (s.has_bias ? "&bb, " : "") + "&bd)";
     for (size_t t = 0; t < e.variants.size(); ++t) {
-      c << "    case " << t << ": return " << e.variants[t].function << "(&bs, &bw, " << (s.has_bias ? "&bb, " : "")
-        << "&bd);\n";
+      if (!e.variants[t].cuda) {
+        c << "    case " << t << ":\n"
+          << "      if (!on_host(src) || !on_host(weights) || !on_host(bias) || !on_host(dst)) return " << guard
+          << "_ERROR_TENSOR;\n"
+          << "      return " << e.variants[t].function << call_args << ";\n";
+        continue;
+      }
+      c << "    case " << t << ": {\n"
+        << "      err = cuda_attach(src, &bs, 1);\n"
+        << "      if (!err) err = cuda_attach(weights, &bw, 1);\n"
+        << (s.has_bias ? "      if (!err) err = cuda_attach(bias, &bb, 1);\n" : "")
+        << "      if (!err) err = cuda_attach(dst, &bd, 0);\n"
+        << "      if (!err) err = " << e.variants[t].function << call_args << ";\n"
+        << "      if (!err && dst->memory == 0) err = halide_copy_to_host(NULL, &bd);\n"
+        << "      cuda_detach(src, &bs);\n      cuda_detach(weights, &bw);\n"
+        << (s.has_bias ? "      cuda_detach(bias, &bb);\n" : "")
+        << "      cuda_detach(dst, &bd);\n      return err;\n    }\n";
     }
     c << "    default: return " << guard << "_ERROR_NO_TARGET;\n  }\n}\n\n";
   }
@@ -342,7 +416,7 @@ std::string dispatcher_text(const std::string& name, const std::vector<Entry>& e
     << "const char *" << name << "_error_string(int code) {\n"
     << "  switch (code) {\n    case " << guard << "_OK: return \"ok\";\n"
     << "    case " << guard << "_ERROR_TENSOR: return \"a tensor's data, rank, shape or strides do not match the entry\";\n"
-    << "    case " << guard << "_ERROR_NO_TARGET: return \"this CPU supports none of the library's targets\";\n"
+    << "    case " << guard << "_ERROR_NO_TARGET: return \"this machine supports none of the library's targets\";\n"
     << "    case " << guard << "_ERROR_NO_KERNEL: return \"the library has no entry for this spec\";\n"
     << "    default: return \"Halide runtime error (see stderr)\";\n  }\n}\n\n"
     << "extern int halide_set_num_threads(int n);\n"
@@ -469,6 +543,7 @@ Status generate_aot_library(const AotOptions& options) {
       v.target = target_strings[t];
       v.function = options.name + "_" + e.identifier + "_t" + std::to_string(t);
       v.feature_words = feature_words(targets[t]);
+      v.cuda = is_gpu_target(targets[t]);
       v.tuning = "null";
       std::optional<ScheduleRequest> tuned;
       if (db) {
@@ -485,9 +560,9 @@ Status generate_aot_library(const AotOptions& options) {
       Status status;
       Status caught = catch_halide_errors("compiling " + v.function, [&] {
         ConvAlgorithm algorithm = lower(e.spec);
-        ScheduleChoice choice = default_cpu_schedule(algorithm, targets[t]);
+        ScheduleChoice choice = default_schedule(algorithm, targets[t]);
         if (tuned) {
-          const ScheduleTemplate* chosen = find_cpu_template(tuned->template_name);
+          const ScheduleTemplate* chosen = find_template(tuned->template_name);
           auto params = ScheduleParams::parse(tuned->params);
           if (chosen && params.ok() && chosen->why_not_applicable(algorithm, targets[t]).empty()) {
             choice = {chosen, *params};
@@ -519,8 +594,11 @@ Status generate_aot_library(const AotOptions& options) {
     const std::string runtime_object = (temp_dir / "obj" / "halide_runtime.o").string();
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
     CONVJIT_RETURN_IF_ERROR(catch_halide_errors("compiling the Halide runtime", [&] {
-      Halide::compile_standalone_runtime(runtime_object,
-                                         Halide::Target(targets[0].os, targets[0].arch, targets[0].bits));
+      Halide::Target runtime_target(targets[0].os, targets[0].arch, targets[0].bits);
+      for (const Halide::Target& t : targets) {
+        if (is_gpu_target(t)) runtime_target.set_feature(Halide::Target::CUDA);
+      }
+      Halide::compile_standalone_runtime(runtime_object, runtime_target);
     }));
     objects.push_back(runtime_object);
   }

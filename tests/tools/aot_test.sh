@@ -2,8 +2,8 @@
 # Tests `convjit aot`: a library for the example layers builds into a consumer that
 # sees no Halide (headers and CMake package hidden by a private mount namespace when
 # the test may create one; the binary is checked not to link Halide or LLVM either),
-# runs correctly, dispatches by CPU features, carries its provenance; bad input
-# leaves no output directory.
+# runs correctly, dispatches by CPU features (and falls back from a CUDA target
+# when there is no GPU), carries its provenance; bad input leaves no output directory.
 # Usage: aot_test.sh CONVJIT_BINARY EXAMPLE_DIR WORK_DIR
 set -u
 convjit=$1
@@ -84,6 +84,31 @@ else
   fail "could not build the two-target library"
 fi
 
+# --- a CUDA target embeds its PTX; without a device the CPU target serves ----------
+check
+cuda_lib="$work/cuda/demo_kernels"
+if "$convjit" aot --batch "$example/layers" --target host-cuda,host --name demo_kernels -o "$cuda_lib" \
+     > /dev/null 2> "$work/cuda.err" &&
+   cmake -S "$example" -B "$work/cuda/consumer" -DCMAKE_PREFIX_PATH="$cuda_lib" > /dev/null 2>&1 &&
+   cmake --build "$work/cuda/consumer" > "$work/cuda/build.log" 2>&1; then
+  check; [[ $(grep -ac '^\.target sm_80' "$cuda_lib/lib/libdemo_kernels.a") -eq 3 ]] ||
+    fail "expected the PTX of 3 kernels (.target sm_80) in the archive"
+  check; grep -q "cuda_capability_80" "$cuda_lib/include/demo_kernels.h" || fail "the header does not list the CUDA target"
+  check; grep -q "demo_kernels_set_cuda_context" "$cuda_lib/include/demo_kernels.h" || fail "no set_cuda_context"
+  "$work/cuda/consumer/aot_consumer" > "$work/cuda.out" 2>&1 || fail "the CUDA-target consumer failed: $(cat "$work/cuda.out")"
+  check; grep -q "all entries match the naive reference" "$work/cuda.out" || fail "CUDA-target consumer output: $(cat "$work/cuda.out")"
+  check
+  if [[ -e /dev/nvidia0 ]]; then
+    grep -q "^selected target: .*cuda" "$work/cuda.out" || fail "a GPU is present but the CUDA target was not chosen"
+  else
+    grep -q "^selected target: .*cuda" "$work/cuda.out" && fail "the CUDA target was chosen on a machine without a GPU"
+  fi
+  check; [[ $("$convjit" aot --inspect "$cuda_lib/lib/libdemo_kernels.a" | grep -c '"schedule": "gpu_') -eq 3 ]] ||
+    fail "--inspect: expected 3 GPU schedules"
+else
+  fail "could not build the CUDA-target library: $(cat "$work/cuda.err") $(tail -5 "$work/cuda/build.log" 2>/dev/null)"
+fi
+
 # --- bad input: one error line, non-zero exit, no output directory ----------------
 expect_error() {  # expect_error WHAT PATTERN ARGS...
   local what=$1 pattern=$2
@@ -110,6 +135,7 @@ expect_error "missing spec file" "cannot open" --batch "$work/absent" --target h
 expect_error "duplicate names" "duplicate entry name 'a_b'" --batch "$work/duplicates" --target host --name lib1
 expect_error "bad library name" "C identifier" --batch "$work/one" --target host --name 1lib
 expect_error "same target twice" "listed twice" --batch "$work/one" --target host,host --name lib1
+expect_error "non-CUDA GPU target" "only GPU API supported is CUDA" --batch "$work/one" --target host-opencl --name lib1
 check
 mkdir -p "$work/occupied" && touch "$work/occupied/file"
 "$convjit" aot --batch "$work/one" --target host --name lib1 -o "$work/occupied" > /dev/null 2>&1 &&
