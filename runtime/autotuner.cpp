@@ -11,7 +11,10 @@
 #include <mutex>
 #include <random>
 
+#include <optional>
+
 #include "Halide.h"
+#include "cuda_device.h"
 #include "schedule_templates.h"
 #include "halide_runtime_library.h"
 #include "lowering.h"
@@ -33,7 +36,8 @@ int64_t product(const int64_t* dims, int rank) {
 }
 
 // Several copies of a kernel's inputs and outputs, so that timed runs rotate over
-// memory that is not all in cache.
+// memory that is not all in cache. For CUDA kernels the copies also live on the
+// device (to_device()), so that timing measures the kernel, not PCIe transfers.
 class BufferSets {
  public:
   BufferSets(const ConvSpec& s, uint32_t seed) : spec_(s) {
@@ -61,20 +65,32 @@ class BufferSets {
 
   int count() const { return static_cast<int>(sets_.size()); }
 
-  Status run(const Kernel& kernel, int k) {
-    Set& set = sets_[k % sets_.size()];
-    const auto in = input_shape(spec_), out = output_shape(spec_);
-    const auto w = weight_shape(spec_);
-    const TensorView bias = TensorView::dense(set.bias.data(), {spec_.c_out});
-    return kernel.run(TensorView::dense(set.src.data(), {in.begin(), in.end()}),
-                      TensorView::dense(set.wei.data(), {w.begin(), w.begin() + weight_rank(spec_)}),
-                      spec_.has_bias ? &bias : nullptr, TensorView::dense(set.dst.data(), {out.begin(), out.end()}));
+  // Copies every set to the device; later runs use the device copies.
+  Status to_device() {
+    for (Set& set : sets_) {
+      for (auto [host, device] : {std::pair{&set.src, &set.device_src}, std::pair{&set.wei, &set.device_wei},
+                                  std::pair{&set.bias, &set.device_bias}, std::pair{&set.dst, &set.device_dst}}) {
+        auto buffer = CudaBuffer::allocate(host->size());
+        if (!buffer.ok()) return buffer.status();
+        CONVJIT_RETURN_IF_ERROR(buffer->upload(host->data()));
+        device->emplace(std::move(*buffer));
+      }
+    }
+    on_device_ = true;
+    return Status();
   }
 
-  // The output of set 0 as floats.
-  std::vector<float> output() const {
+  // Runs set k; on the device, returns once the kernel has finished.
+  Status run(const Kernel& kernel, int k) { return run_set(kernel, sets_[k % sets_.size()], on_device_); }
+  // Runs set 0 from host memory whatever to_device() did (the CPU reference).
+  Status run_on_host(const Kernel& kernel) { return run_set(kernel, sets_[0], false); }
+
+  // The output of set 0 as floats (as the last run of set 0 left it).
+  std::vector<float> output() {
+    Set& first = sets_[0];
+    if (last_run_on_device_ && first.device_dst) (void)first.device_dst->download(first.dst.data());
     std::vector<float> values(out_count_);
-    const std::vector<uint8_t>& dst = sets_[0].dst;
+    const std::vector<uint8_t>& dst = first.dst;
     for (int64_t i = 0; i < out_count_; ++i) {
       if (spec_.dtype == DataType::kFloat16) {
         uint16_t bits;
@@ -90,7 +106,27 @@ class BufferSets {
  private:
   struct Set {
     std::vector<uint8_t> src, wei, bias, dst;
+    std::optional<CudaBuffer> device_src, device_wei, device_bias, device_dst;
   };
+
+  Status run_set(const Kernel& kernel, Set& set, bool device) {
+    const auto in = input_shape(spec_), out = output_shape(spec_);
+    const auto w = weight_shape(spec_);
+    const std::vector<int64_t> in_dims(in.begin(), in.end()), out_dims(out.begin(), out.end()),
+        w_dims(w.begin(), w.begin() + weight_rank(spec_));
+    last_run_on_device_ = device;
+    if (!device) {
+      const TensorView bias = TensorView::dense(set.bias.data(), {spec_.c_out});
+      return kernel.run(TensorView::dense(set.src.data(), in_dims), TensorView::dense(set.wei.data(), w_dims),
+                        spec_.has_bias ? &bias : nullptr, TensorView::dense(set.dst.data(), out_dims));
+    }
+    const TensorView bias = TensorView::cuda(set.device_bias->pointer(), {spec_.c_out});
+    CONVJIT_RETURN_IF_ERROR(kernel.run(TensorView::cuda(set.device_src->pointer(), in_dims),
+                                       TensorView::cuda(set.device_wei->pointer(), w_dims),
+                                       spec_.has_bias ? &bias : nullptr,
+                                       TensorView::cuda(set.device_dst->pointer(), out_dims)));
+    return cuda_synchronize();
+  }
 
   std::vector<uint8_t> random_bytes(int64_t count, std::mt19937& rng, std::uniform_real_distribution<float>& u) {
     std::vector<uint8_t> bytes(count * element_size(spec_.dtype));
@@ -109,7 +145,11 @@ class BufferSets {
   ConvSpec spec_;
   int64_t in_count_, out_count_, w_count_;
   std::vector<Set> sets_;
+  bool on_device_ = false;
+  bool last_run_on_device_ = false;
 };
+
+bool runs_on_cuda(const Kernel& kernel) { return kernel.target().find("-cuda") != std::string::npos; }
 
 double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
   double max_diff = 0, max_ref = 0;
@@ -158,6 +198,7 @@ struct Candidate {
 
 StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs) {
   BufferSets buffers(kernel.spec(), 7);
+  if (runs_on_cuda(kernel)) CONVJIT_RETURN_IF_ERROR(buffers.to_device());
   Status status;
   const double ms = median_ms(buffers, kernel, timing_runs, &status);
   if (!status.ok()) return status;
@@ -191,12 +232,26 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
 
   auto reference_kernel = runtime.get_kernel(spec, target_text);
   if (!reference_kernel.ok()) return reference_kernel.status();
+  const bool gpu = is_gpu_target(*target);
+  if (gpu) CONVJIT_RETURN_IF_ERROR(buffers.to_device());
   Status status;
   TuneResult result;
   result.default_ms = median_ms(buffers, *reference_kernel, options.timing_runs, &status);
   if (!status.ok()) return status;
+  // Candidates must match the default kernel; on a GPU, the default must first match
+  // the host CPU's default kernel, the better-tested path.
   CONVJIT_RETURN_IF_ERROR(buffers.run(*reference_kernel, 0));
   const std::vector<float> reference = buffers.output();
+  if (gpu) {
+    auto cpu_kernel = runtime.get_kernel(spec, "host");
+    if (!cpu_kernel.ok()) return cpu_kernel.status();
+    CONVJIT_RETURN_IF_ERROR(buffers.run_on_host(*cpu_kernel));
+    const double error = relative_error(reference, buffers.output());
+    if (!(error <= tolerance)) {
+      return Status::internal("the default CUDA kernel " + reference_kernel->schedule() + " differs from the CPU kernel by " +
+                              std::to_string(error) + " (relative): refusing to tune against it");
+    }
+  }
   result.best = request_from_description(reference_kernel->schedule());
   result.best_description = reference_kernel->schedule();
   result.best_ms = result.default_ms;

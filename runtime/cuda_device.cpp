@@ -4,7 +4,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <type_traits>
 #include <mutex>
 
 #include "convjit/runtime.h"
@@ -24,6 +27,15 @@ struct Driver {
   CUresult (*cuDeviceGetCount)(int*) = nullptr;
   CUresult (*cuDeviceGet)(CUdevice*, int) = nullptr;
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext*, CUdevice) = nullptr;
+  CUresult (*cuDeviceGetAttribute)(int*, int, CUdevice) = nullptr;
+  CUresult (*cuCtxPushCurrent)(CUcontext) = nullptr;
+  CUresult (*cuCtxPopCurrent)(CUcontext*) = nullptr;
+  CUresult (*cuCtxSynchronize)() = nullptr;
+  CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
+  CUresult (*cuMemAlloc)(uint64_t*, size_t) = nullptr;
+  CUresult (*cuMemFree)(uint64_t) = nullptr;
+  CUresult (*cuMemcpyHtoD)(uint64_t, const void*, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoH)(void*, uint64_t, size_t) = nullptr;
   Status status;
   CUcontext primary_context = nullptr;
 };
@@ -42,7 +54,19 @@ const Driver& driver() {
     d->cuDeviceGet = reinterpret_cast<decltype(d->cuDeviceGet)>(dlsym(lib, "cuDeviceGet"));
     d->cuDevicePrimaryCtxRetain =
         reinterpret_cast<decltype(d->cuDevicePrimaryCtxRetain)>(dlsym(lib, "cuDevicePrimaryCtxRetain"));
-    if (!d->cuInit || !d->cuDeviceGetCount || !d->cuDeviceGet || !d->cuDevicePrimaryCtxRetain) {
+    auto find = [&](auto& slot, const char* name) {
+      slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(lib, name));
+      return slot != nullptr;
+    };
+    // The _v2 names are the 64-bit entry points cuda.h maps the plain names to.
+    const bool complete = find(d->cuDeviceGetAttribute, "cuDeviceGetAttribute") &&
+                          find(d->cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
+                          find(d->cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
+                          find(d->cuCtxSynchronize, "cuCtxSynchronize") &&
+                          find(d->cuStreamSynchronize, "cuStreamSynchronize") &&
+                          find(d->cuMemAlloc, "cuMemAlloc_v2") && find(d->cuMemFree, "cuMemFree_v2") &&
+                          find(d->cuMemcpyHtoD, "cuMemcpyHtoD_v2") && find(d->cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+    if (!d->cuInit || !d->cuDeviceGetCount || !d->cuDeviceGet || !d->cuDevicePrimaryCtxRetain || !complete) {
       d->status = Status::unavailable("no CUDA device: libcuda.so.1 lacks the driver API entry points");
       return d;
     }
@@ -100,9 +124,94 @@ extern "C" int convjit_cuda_get_stream(void*, void*, void** stream) {
   return 0;
 }
 
+// Makes the kernels' context current for the driver calls of one scope.
+class ScopedContext {
+ public:
+  ScopedContext() {
+    status_ = driver().status;
+    if (!status_.ok()) return;
+    CUcontext context = nullptr;
+    if (CUresult rc = convjit_cuda_acquire_context(nullptr, &context, true); rc != kCudaSuccess) {
+      status_ = Status::internal("cannot get the CUDA context: CUDA error " + std::to_string(rc));
+    } else if (CUresult rc2 = driver().cuCtxPushCurrent(context); rc2 != kCudaSuccess) {
+      status_ = Status::internal("cannot make the CUDA context current: CUDA error " + std::to_string(rc2));
+    } else {
+      pushed_ = true;
+    }
+  }
+  ~ScopedContext() {
+    CUcontext ignored;
+    if (pushed_) driver().cuCtxPopCurrent(&ignored);
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
+  bool pushed_ = false;
+};
+
+Status check(CUresult rc, const std::string& what) {
+  return rc == kCudaSuccess ? Status() : Status::internal(what + " failed with CUDA error " + std::to_string(rc));
+}
+
 }  // namespace
 
 Status cuda_device_status() { return driver().status; }
+
+StatusOr<CudaBuffer> CudaBuffer::allocate(size_t bytes) {
+  ScopedContext scope;
+  CONVJIT_RETURN_IF_ERROR(scope.status());
+  uint64_t pointer = 0;
+  CONVJIT_RETURN_IF_ERROR(check(driver().cuMemAlloc(&pointer, std::max<size_t>(bytes, 1)),
+                                "cuMemAlloc of " + std::to_string(bytes) + " bytes"));
+  return CudaBuffer(pointer, bytes);
+}
+
+CudaBuffer::~CudaBuffer() {
+  if (pointer_ == 0) return;
+  ScopedContext scope;
+  if (scope.status().ok()) driver().cuMemFree(pointer_);
+}
+
+Status CudaBuffer::upload(const void* host) {
+  ScopedContext scope;
+  CONVJIT_RETURN_IF_ERROR(scope.status());
+  return check(driver().cuMemcpyHtoD(pointer_, host, bytes_), "cuMemcpyHtoD");
+}
+
+Status CudaBuffer::download(void* host) const {
+  ScopedContext scope;
+  CONVJIT_RETURN_IF_ERROR(scope.status());
+  return check(driver().cuMemcpyDtoH(host, pointer_, bytes_), "cuMemcpyDtoH");
+}
+
+Status cuda_synchronize() {
+  ScopedContext scope;
+  CONVJIT_RETURN_IF_ERROR(scope.status());
+  CUstream stream = chosen_stream.load();
+  return stream ? check(driver().cuStreamSynchronize(stream), "cuStreamSynchronize")
+                : check(driver().cuCtxSynchronize(), "cuCtxSynchronize");
+}
+
+StatusOr<double> cuda_fp32_peak_gflops() {
+  const Driver& d = driver();
+  if (!d.status.ok()) return d.status;
+  // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, CLOCK_RATE = 13 (kHz),
+  // COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76.
+  int sms = 0, khz = 0, major = 0, minor = 0;
+  CUdevice device = 0;
+  if (d.cuDeviceGet(&device, 0) != kCudaSuccess || d.cuDeviceGetAttribute(&sms, 16, device) != kCudaSuccess ||
+      d.cuDeviceGetAttribute(&khz, 13, device) != kCudaSuccess ||
+      d.cuDeviceGetAttribute(&major, 75, device) != kCudaSuccess ||
+      d.cuDeviceGetAttribute(&minor, 76, device) != kCudaSuccess) {
+    return Status::internal("cannot read the attributes of CUDA device 0");
+  }
+  // FP32 lanes per SM: 64 on Volta/Turing (7.x) and A100 (8.0); 128 on Maxwell,
+  // Pascal 6.1, Ampere GA10x, Ada and Hopper. H100 SXM: 132 SMs x 1.98 GHz x 128 x 2
+  // = 67 TFLOP/s, NVIDIA's published FP32 figure.
+  const int lanes = major == 7 || (major == 8 && minor == 0) ? 64 : 128;
+  return 2.0 * lanes * sms * (khz / 1e6);
+}
 
 void install_cuda_context_callbacks(void* runtime_handle) {
   using Acquire = int (*)(void*, void**, bool);

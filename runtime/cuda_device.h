@@ -19,6 +19,30 @@ namespace convjit {
 // driver library, cuInit failure, no device). Checked once per process.
 Status cuda_device_status();
 
+// Device memory in the kernels' context, for timing CUDA kernels on device-resident
+// data (the autotuner, convjit bench). Move-only; freed on destruction.
+class CudaBuffer {
+ public:
+  static StatusOr<CudaBuffer> allocate(size_t bytes);
+  CudaBuffer(CudaBuffer&& other) noexcept : pointer_(other.pointer_), bytes_(other.bytes_) { other.pointer_ = 0; }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  ~CudaBuffer();
+  Status upload(const void* host);   // bytes() bytes
+  Status download(void* host) const;  // bytes() bytes
+  uint64_t pointer() const { return pointer_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  CudaBuffer(uint64_t pointer, size_t bytes) : pointer_(pointer), bytes_(bytes) {}
+  uint64_t pointer_;
+  size_t bytes_;
+};
+
+// Waits until all work queued on the kernels' stream has finished: CUDA kernels
+// return once launched when their tensors live on the device.
+Status cuda_synchronize();
+
 // Installs convjit's context and stream callbacks into the loaded Halide runtime
 // (`runtime_handle` from dlopen), so that Halide's CUDA calls use
 // cuda_context()/cuda_stream() instead of a context of their own.

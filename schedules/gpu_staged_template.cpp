@@ -71,6 +71,13 @@ class GpuStagedTemplate final : public ScheduleTemplate {
     return "";
   }
 
+  // A warp spans at most the output width: below 16 columns most lanes would idle
+  // (a 7x7 layer uses 4 of 32), so narrow layers default to gpu_tiled, whose blocks
+  // also spread threads over channels. Occupancy reasoning, not yet measured on a GPU.
+  bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target&) const override {
+    return output_w(a.spec) >= 16;
+  }
+
   std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target&) const override {
     std::vector<int> chunks;  // divisors of c_in, so every chunk is full
     for (int k : {1, 2, 4, 8, 16, 32}) {

@@ -69,7 +69,9 @@ class GpuTiledTemplate final : public ScheduleTemplate {
     // (apply() shrinks threads and register tiles that exceed the output.)
     return {{"threads_x", 32},
             {"threads_y", 4},
-            {"threads_c", depthwise ? 1 : 2},
+            // Narrow outputs (7x7, 14x14) give few threads along x and y: more go to
+            // channels so that a block keeps 64 threads or more.
+            {"threads_c", depthwise ? 1 : output_w(s) < 16 ? 4 : 2},
             {"c_per_thread", c_per_thread},
             {"x_per_thread", depthwise && output_w(s) >= 64 ? 2 : 1},
             {"unroll_taps", unroll_taps ? 1 : 0},

@@ -1,6 +1,7 @@
 // `convjit bench`: every layer of a problem or shape file through convjit and, in the
 // same process, through oneDNN, on 1 and 2 threads: times, ratios, GFLOP/s, fraction
 // of the FMA peak measured in the same run, geometric means; a table or JSON lines.
+// CUDA targets go to cuda_bench.h.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +18,8 @@
 #include "convjit/runtime.h"
 #include "fma_peak.h"
 #include "onednn_peer.h"
+#include "spec_json.h"
+#include "cuda_bench.h"
 
 namespace convjit {
 namespace {
@@ -63,22 +66,6 @@ StatusOr<double> time_convjit(const Kernel& kernel, int repeat) {
   return times[times.size() / 2];
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v) || v <= 0) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 }  // namespace
 
 int bench_command(const std::vector<std::string>& args) {
@@ -86,7 +73,7 @@ int bench_command(const std::vector<std::string>& args) {
   CommandError error;
   if (!route_arguments("bench", args,
                        {{"--batch", true}, {"--threads", true}, {"--repeat", true}, {"--json", false},
-                        {"--no-onednn", false}},
+                        {"--no-onednn", false}, {"--target", true}},
                        &routed, &error)) {
     return report_error(error);
   }
@@ -116,6 +103,16 @@ int bench_command(const std::vector<std::string>& args) {
   std::vector<Problem> problems;
   if (!problems_from_arguments("bench", routed, &problems, &error)) return report_error(error);
 
+  const std::string target = routed.options.count("--target") ? routed.options["--target"] : "host";
+  auto resolved = resolve_target_string(target);
+  if (!resolved.ok()) return report_error(resolved.status());
+  if (resolved->find("-cuda") != std::string::npos) {
+    if (routed.options.count("--threads")) {
+      return report_error("--threads does not apply to a CUDA target (see 'convjit bench --help')", kExitUsage);
+    }
+    return bench_cuda(problems, target, repeat, json);
+  }
+
   std::map<int, double> peak;
   for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);
   if (!json) {
@@ -134,7 +131,7 @@ int bench_command(const std::vector<std::string>& args) {
     const Problem& p = problems[i];
     const std::string name = p.name.empty() ? print_descriptor(p.spec) : p.name;
     if (!json) std::fprintf(stderr, "[bench] %zu/%zu %s\n", i + 1, problems.size(), name.c_str());
-    auto kernel = Runtime::global().get_kernel(p.spec, "host");
+    auto kernel = Runtime::global().get_kernel(p.spec, target);
     if (!kernel.ok()) return report_error(kernel.status());
     for (int t : *threads) {
       set_num_threads(t);
@@ -155,10 +152,10 @@ int bench_command(const std::vector<std::string>& args) {
         std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
                     "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"ready_ms\": %s, "
                     "\"schedule\": %s}\n",
-                    json_string(name).c_str(), json_string(print_descriptor(p.spec)).c_str(), t,
-                    json_number(*convjit_ms).c_str(), json_number(blocked).c_str(), json_number(nchw).c_str(),
-                    json_number(gflops).c_str(), json_number(gflops / peak[t]).c_str(),
-                    json_number(kernel->compile_seconds() * 1e3).c_str(), json_string(kernel->schedule()).c_str());
+                    json_quote(name).c_str(), json_quote(print_descriptor(p.spec)).c_str(), t,
+                    json_positive_number(*convjit_ms).c_str(), json_positive_number(blocked).c_str(), json_positive_number(nchw).c_str(),
+                    json_positive_number(gflops).c_str(), json_positive_number(gflops / peak[t]).c_str(),
+                    json_positive_number(kernel->compile_seconds() * 1e3).c_str(), json_quote(kernel->schedule()).c_str());
       } else {
         auto cell = [](double v) {
           char buf[32];

@@ -211,6 +211,10 @@ std::string bench_usage() {
          "                     threads, convjit_ms, onednn_blocked_ms, onednn_nchw_ms, gflops,\n"
          "                     peak_fraction, ready_ms, schedule\n"
          "  --no-onednn        time convjit alone\n"
+         "  --target T         host (default), another CPU target string, or host-cuda: then\n"
+         "                     CUDA device 0 is timed on device-resident data (no oneDNN, no\n"
+         "                     threads) against its FP32 peak; bench/cudnn_compare.py adds\n"
+         "                     cuDNN's times through PyTorch\n"
          "\n" +
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }

@@ -67,6 +67,13 @@ std::string json_quote(const std::string& text) {
   return out + "\"";
 }
 
+std::string json_positive_number(double value) {
+  if (!std::isfinite(value) || value <= 0) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  return buffer;
+}
+
 std::string problem_to_json(const Problem& problem) {
   const ConvSpec& s = problem.spec;
   JsonObject j;

@@ -16,4 +16,8 @@ std::string problem_to_json(const Problem& problem);
 // `text` as a JSON string literal, quotes included.
 std::string json_quote(const std::string& text);
 
+// A measurement (a time, a rate) as a JSON number with 6 significant digits; null
+// when it was not measured (zero, negative or not finite).
+std::string json_positive_number(double value);
+
 }  // namespace convjit

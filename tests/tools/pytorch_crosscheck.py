@@ -10,7 +10,10 @@ relative error = max|out - ref| / max|ref|, at most 1e-4 for f32 and 1e-2 for f1
 (whose inputs are rounded to f16 before PyTorch sees them).
 
 usage: pytorch_crosscheck.py --convjit PATH [--cases 40] [--seed 20240611] [--jobs 2]
-                             [--keep DIR]
+                             [--keep DIR] [--target host-cuda]
+
+With --target the tool runs its kernels for that target (host-cuda on a GPU host
+checks the CUDA kernels); the reference stays PyTorch on the CPU in float64.
 """
 import argparse
 import concurrent.futures
@@ -161,7 +164,7 @@ def reference(c, x, w, b):
     return F.conv2d(x, w, b, stride=stride, dilation=dilation, groups=c["groups"]).numpy()
 
 
-def run_case(c, convjit, work):
+def run_case(c, convjit, work, target):
     """Returns None when the tool's output matches PyTorch, else a message."""
     rng_np = np.random.default_rng(1000 + c["index"])
     np_dtype = np.float16 if c["dtype"] == "f16" else np.float32
@@ -176,7 +179,7 @@ def run_case(c, convjit, work):
     np.save(prefix + "wei.npy", w)
     args = [convjit, "run"] + command_options(c) + [descriptor(c), "--src", prefix + "src.npy",
                                                     "--wei", prefix + "wei.npy",
-                                                    "--dst", prefix + "dst.npy"]
+                                                    "--dst", prefix + "dst.npy", "--target", target]
     if b is not None:
         np.save(prefix + "bia.npy", b)
         args += ["--bia", prefix + "bia.npy"]
@@ -203,6 +206,7 @@ def main():
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--jobs", type=int, default=2, help="convjit processes at once")
     parser.add_argument("--keep", help="write the .npy files here and keep them")
+    parser.add_argument("--target", default="host", help="convjit's --target (e.g. host-cuda)")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -212,7 +216,8 @@ def main():
     failures = []
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = pool.map(lambda c: (c, run_case(c, os.path.abspath(args.convjit), work)),
+            results = pool.map(lambda c: (c, run_case(c, os.path.abspath(args.convjit), work,
+                                                        args.target)),
                                cases)
             for c, problem in results:
                 print("%-4s case %2d: %s %s" % ("ok" if problem is None else "FAIL", c["index"],

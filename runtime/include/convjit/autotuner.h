@@ -68,7 +68,9 @@ struct TuneResult {
 // disk cache (they are many and mostly discarded).
 StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target, const TuneOptions& options);
 
-// Measures one kernel as the tuner does (median milliseconds).
+// Measures one kernel as the tuner does (median milliseconds after 2 warm-ups,
+// rotating buffer sets; a CUDA kernel on device-resident buffers, each run
+// synchronized).
 StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs);
 
 }  // namespace convjit

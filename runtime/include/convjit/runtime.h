@@ -197,6 +197,11 @@ StatusOr<std::string> resolve_target_string(const std::string& target);
 // legacy default stream. Call before running CUDA kernels, or between runs.
 void set_cuda_context(void* context, void* stream);
 
+// The FP32 peak of CUDA device 0 in GFLOP/s from its attributes (SMs x clock x FP32
+// lanes per SM x 2): what "percent of peak" of a CUDA kernel is measured against.
+// kUnavailable, naming what is missing, without a device.
+StatusOr<double> cuda_fp32_peak_gflops();
+
 // Sets the number of worker threads of the process's one Halide thread pool
 // (0 = one per core). Affects kernels run afterwards; must not be called while a
 // kernel runs (the pool is restarted).
