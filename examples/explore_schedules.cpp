@@ -159,7 +159,7 @@ std::string temp_path(const char* suffix) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string descriptor = "mb1ic32ih28oc32oh28kh3ph1";
+  std::vector<std::string> problem_tokens;  // problem options (--deconv, ...) and the descriptor
   std::string html_dir;
   std::vector<std::string> only_templates;
   int values = 2, max_points = 8, runs = 9;
@@ -174,15 +174,19 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--html") && i + 1 < argc) {
       html_dir = argv[++i];
-    } else if (argv[i][0] != '-') {
-      descriptor = argv[i];
+    } else if (bool takes_value = false; argv[i][0] != '-' || convjit::is_problem_option(argv[i], &takes_value)) {
+      problem_tokens.push_back(argv[i]);
+      if (takes_value && i + 1 < argc) problem_tokens.push_back(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--template NAME]... [--values K] [--max-points N] [--runs R] [--html DIR] [DESCRIPTOR]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--template NAME]... [--values K] [--max-points N] [--runs R] [--html DIR]\n"
+                   "          [problem options, e.g. --deconv] [DESCRIPTOR]\n",
                    argv[0]);
       return 2;
     }
   }
-  auto problem = convjit::parse_descriptor(descriptor);
+  if (problem_tokens.empty() || problem_tokens.back()[0] == '-') problem_tokens.push_back("mb1ic32ih28oc32oh28kh3ph1");
+  auto problem = convjit::parse_problem(problem_tokens);
   if (!problem.ok()) {
     std::fprintf(stderr, "explore_schedules: %s\n", problem.status().message().c_str());
     return 1;

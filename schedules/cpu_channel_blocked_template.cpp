@@ -1,5 +1,6 @@
-// cpu_channel_blocked: direct convolution vectorized over output channels, for
-// outputs too narrow to fill a vector along x (late layers: 7x7, 14x14).
+// cpu_channel_blocked: direct (or transposed) convolution vectorized over output
+// channels: the default for narrow rows (7 to 33 wide), kernels larger than 1x1 and
+// channel-widening 1x1 layers (preferred_by_default has the measurements).
 //
 // A block of `lanes` output channels is one vector; a row tile of x_tile outputs is
 // x_tile vector accumulators; each (input channel, ky, kx) step loads one weight
@@ -25,7 +26,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
     if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
-    if (a.family != ConvFamily::kDirect) return "not a forward direct convolution";
+    if (a.family == ConvFamily::kDepthwise) return "a depthwise convolution (one input channel per output: no channel reuse)";
     const ConvSpec& s = a.spec;
     const int lanes = std::min<int>(target.natural_vector_size<float>(), 16);
     if (s.c_out < lanes) return "fewer output channels than a vector";
@@ -35,8 +36,23 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     return "";
   }
 
+  // Where it wins over cpu_direct, defaults against defaults, 2026-11-21, 2-core
+  // AVX-512 Xeon, bench/schedule_ab (interleaved rounds; range of the round ratios):
+  // - rows narrower than about two vectors, where cpu_direct's x tiles overlap
+  //   (ShiftInwards) and redo up to half the work: DeepLab's 33-wide dilated 3x3
+  //   1.75x (1.59-1.81), ResNet-50's stride-2 1x1 projection (28 wide) 1.24x;
+  // - kernels larger than 1x1, whose taps reuse each packed weight vector: res2 3x3
+  //   1.23x (1.20-1.24), ResNet-50 conv1 7x7 1.24x, MobileNetV2 conv1 1.43x;
+  // - 1x1 layers that widen the channels: 16 -> 96 2.67x; 64 -> 256 is a tie.
+  // cpu_direct stays ahead on wide 1x1 layers that keep or narrow the channels
+  // (64 -> 64 by 1.43x, 256 -> 64 by 1.62x, 32 -> 16 by 1.11x; explore_schedules,
+  // single runs): its tile reuses each input row across all output channels.
+  // Transposed layers only through the tuner: on DCGAN's 4x4 stride-2 layers it was
+  // 0.26-0.65x cpu_transposed, on a 3x3 stride-2 one 56 wide 1.8x (noisy runs).
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    return output_w(a.spec) < target.natural_vector_size<float>();
+    const ConvSpec& s = a.spec;
+    if (a.family != ConvFamily::kDirect) return false;
+    return output_w(s) < 2 * target.natural_vector_size<float>() + 2 || s.kh * s.kw > 1 || s.c_out >= 2 * s.c_in;
   }
 
   std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
@@ -54,19 +70,30 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     return {
         {"lanes", {target.natural_vector_size<float>()}, "output channels per vector"},
         {"x_tile", x_tiles, "outputs along x accumulated at once (one vector each)"},
+        {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
         {"pack_weights", {0, 1}, "repack each channel block's weights with the channel innermost"},
-        {"parallel", {0, 1}, "tasks: 0 = channel blocks, 1 = channel blocks x rows"},
+        {"parallel", {0, 1}, "tasks: 0 = channel blocks, 1 = channel blocks x row strips"},
     };
   }
 
   ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const int64_t w_out = output_w(a.spec);
-    // Up to 14 accumulators: a 7- or 14-wide row in one tile.
-    int x_tile = static_cast<int>(std::min<int64_t>(w_out, 14));
-    if (w_out > 14) x_tile = 12;
+    // Up to 14 accumulators: the widest allowed tile that redoes at most 10% of the
+    // columns (ShiftInwards overlaps the last tile): 14 for 7-, 14-, 28-, 56- and
+    // 112-wide rows, 12 for 33. Wider tiles load each weight vector for more FMAs:
+    // on DeepLab's 33-wide layer 12 columns took 6.4 ms, 7 columns 7.6 (no waste either way).
+    const std::vector<Knob> space = knobs(a, target);
+    int x_tile = space[1].choices.front();
+    for (int t : space[1].choices) {
+      if ((w_out + t - 1) / t * t * 10 <= w_out * 11) x_tile = t;  // choices ascend
+    }
     const int64_t blocks = a.spec.c_out / target.natural_vector_size<float>() * a.spec.n;
     return {{"lanes", target.natural_vector_size<float>()},
             {"x_tile", x_tile},
+            // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
+            // res5 3x3: 2.08 ms against 1.71 (the 7 rows split 2+2+2+1, the last one
+            // overlapping). The tuner tries it.
+            {"y_tile", 1},
             {"pack_weights", 1},
             {"parallel", blocks >= kMinParallelTasks ? 0 : 1}};
   }
@@ -77,21 +104,38 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     Func& acc = a.accumulator;
     const int lanes = p.get("lanes");
     const int x_tile = static_cast<int>(std::min<int64_t>(p.get("x_tile"), output_w(a.spec)));
-    Var co("co"), ci("ci"), xo("xo"), xi("xi"), task("task"), block_row("block_row");
+    const int y_tile = static_cast<int>(std::min<int64_t>(p.get("y_tile"), output_h(a.spec)));
+    Var co("co"), ci("ci"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), task("task"), block_row("block_row");
     out.split(c, co, ci, lanes, TailStrategy::ShiftInwards)
         .split(x, xo, xi, x_tile, TailStrategy::ShiftInwards)
-        .reorder(ci, xi, xo, y, co, n)
         .vectorize(ci)
         .unroll(xi);
     if (p.get("parallel") == 0) {
-      out.fuse(co, n, task).parallel(task);
+      out.split(y, yo, yi, y_tile, TailStrategy::ShiftInwards)
+          .reorder(ci, xi, yi, xo, yo, co, n)
+          .unroll(yi)
+          .fuse(co, n, task)
+          .parallel(task);
     } else {
-      out.fuse(y, co, block_row).fuse(block_row, n, task).parallel(task);
+      // Row strips, just enough of them for kMinParallelTasks tasks: every task
+      // repacks its channel block's weights, so one task per row repacked them
+      // h_out times (conv2_2/expand: 1.28 ms against 0.40 with one pack per block).
+      const int64_t blocks = (a.spec.c_out + lanes - 1) / lanes * a.spec.n;
+      const int64_t strips = std::min<int64_t>(output_h(a.spec), (kMinParallelTasks + blocks - 1) / blocks);
+      const int rows = std::max(y_tile, static_cast<int>((output_h(a.spec) + strips - 1) / strips));
+      Var strip("strip"), row("row");
+      out.split(y, strip, row, rows, TailStrategy::ShiftInwards)
+          .split(row, yo, yi, y_tile, TailStrategy::ShiftInwards)
+          .reorder(ci, xi, yi, xo, yo, strip, co, n)
+          .unroll(yi)
+          .fuse(strip, co, block_row)
+          .fuse(block_row, n, task)
+          .parallel(task);
     }
     stage_padded_input(a, out, task, 8);
-    // Accumulators: channel vectors side by side along x, in registers.
-    acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x);
-    acc.update().reorder(c, x, a.r.x, a.r.y, a.r.z, y, n).vectorize(c).unroll(x);
+    // Accumulators: channel vectors side by side along x (and y), in registers.
+    acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
+    acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
     if (p.get("pack_weights") == 1) {
       Func packed = a.weights.in(acc);
       std::vector<Var> w = packed.args();  // OIHW (kx, ky, i, o), GOIHW (kx, ky, i, o, g), IOHW (kx, ky, o, i)

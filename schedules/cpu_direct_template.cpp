@@ -46,8 +46,9 @@ class CpuDirectTemplate final : public ScheduleTemplate {
         {"c_tile", c_tiles, "output channels per register tile"},
         {"unroll_kx", {0, 1}, "unroll the kernel-width (or transposed tap) loop"},
         {"parallel", {0, 1}, "tasks: 0 = output rows, 1 = rows x channel blocks"},
-        {"stage", a.reads_padding ? std::vector<int>{0, 1} : std::vector<int>{0},
-         "padded input staged per 0 = task, 1 = channel block"},
+        {"stage", a.reads_padding ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 2},
+         "padded input staged per 0 = task, 1 = channel block; 2 = the task's rows copied even "
+         "without padding"},
         {"reduction", {0, 1}, "innermost reduction loop: 0 = kx, 1 = input channel"},
     };
   }
@@ -67,7 +68,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             {"c_tile", static_cast<int>(std::min<int64_t>(s.c_out, x_vectors == 2 ? 6 : 8))},
             {"unroll_kx", taps <= 5 ? 1 : 0},
             {"parallel", s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
-            {"stage", 0},
+            {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
             {"reduction", 0}};
   }
 
@@ -93,12 +94,12 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       if (p.get("stage") == 1) {
         stage_padded_input(a, out, co, lanes);
       } else {
-        stage_padded_input(a, out, task, lanes);
+        stage_padded_input(a, out, task, lanes, /*even_without_padding=*/p.get("stage") == 2);
       }
     } else {
       Var row_block("row_block");
       out.reorder(xi, ci, xo, y, co, n).fuse(y, co, row_block).fuse(row_block, n, task).parallel(task);
-      stage_padded_input(a, out, task, lanes);
+      stage_padded_input(a, out, task, lanes, /*even_without_padding=*/p.get("stage") == 2);
     }
 
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(c);

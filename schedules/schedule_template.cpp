@@ -3,6 +3,7 @@
 
 #include "cpu_templates.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -64,11 +65,18 @@ std::vector<int> vector_widths_up_to(int limit) {
   return widths;
 }
 
-void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width) {
-  if (!a.reads_padding) return;  // input_extended is a plain wrapper: inline it
+void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
+                        bool even_without_padding) {
   // Boundary-condition Funcs name their own pure vars; the first is x.
-  a.input_extended.compute_at(consumer, level)
-      .vectorize(a.input_extended.args()[0], vector_width, Halide::TailStrategy::RoundUp);
+  const Halide::Var x = a.input_extended.args()[0];
+  if (a.reads_padding) {
+    a.input_extended.compute_at(consumer, level).vectorize(x, vector_width, Halide::TailStrategy::RoundUp);
+  } else if (even_without_padding) {
+    // A plain copy of the rows: RoundUp would read past the input's last column.
+    const int lanes = std::min<int>(vector_width, floor_pow2(a.spec.w_in));
+    a.input_extended.compute_at(consumer, level).vectorize(x, lanes, Halide::TailStrategy::ShiftInwards);
+  }
+  // else input_extended is a plain wrapper: inline it.
 }
 
 }  // namespace convjit

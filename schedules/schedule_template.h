@@ -84,8 +84,11 @@ namespace convjit {
 // Computes the padded input into a scratch buffer at `level` of `consumer`, so that
 // boundary selects run once per input value and the hot loop loads dense vectors.
 // Rounds its vector loop up so that Halide's loop partitioning keeps the interior
-// free of clamps (a clamped ramp is a gather). No-op when no padding is read.
+// free of clamps (a clamped ramp is a gather). When no padding is read it does
+// nothing, unless `even_without_padding`: then it copies the rows the consumer reads,
+// which gathers channel planes whose stride maps them onto few L1 sets into one
+// dense block.
 void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level,
-                        int vector_width);
+                        int vector_width, bool even_without_padding = false);
 
 }  // namespace convjit

@@ -76,6 +76,21 @@ std::vector<TemplateCase> cases() {
     s.has_bias = true;
     c.push_back({"transposed", s});
   }
+  {
+    // 16 output channels: one full vector, so cpu_channel_blocked applies too.
+    ConvSpec s = make(8, 16, 5, 7, 4, 2, 1);
+    s.transposed = true;
+    s.weight_layout = WeightLayout::kIOHW;
+    s.output_padding_w = 1;
+    c.push_back({"transposed_channel_vector", s});
+  }
+  {
+    ConvSpec s = make(16, 32, 5, 5, 3, 2, 1);
+    s.transposed = true;
+    s.groups = 2;
+    s.weight_layout = WeightLayout::kIOHW;
+    c.push_back({"transposed_grouped_channel_vector", s});
+  }
   c.push_back({"one_column", make(4, 8, 3, 1, 1, 1, 0)});
   return c;
 }

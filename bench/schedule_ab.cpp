@@ -1,0 +1,92 @@
+// schedule_ab: times several schedules of one layer against each other, interleaved
+// round by round, so that the machine's drift (other tenants, frequency) hits every
+// schedule alike. Prints each schedule's median over rounds and its ratio to the
+// first, with the spread of the per-round ratios. For deciding heuristic defaults on
+// a noisy 2-core machine, where two separate runs of one kernel differ by 30%.
+//
+// usage: schedule_ab [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR
+//                    TEMPLATE(k=v,...) TEMPLATE(k=v,...)... | default
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "convjit/autotuner.h"
+#include "convjit/descriptor.h"
+#include "convjit/runtime.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rounds = 7, runs = 15;
+  std::string target = "host";
+  std::vector<std::string> problem_tokens, schedules;
+  for (int i = 1; i < argc; ++i) {
+    bool takes_value = false;
+    if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--target") && i + 1 < argc) {
+      target = argv[++i];
+    } else if (std::strchr(argv[i], '(') || !std::strcmp(argv[i], "default")) {
+      schedules.push_back(argv[i]);
+    } else if (argv[i][0] != '-' || convjit::is_problem_option(argv[i], &takes_value)) {
+      problem_tokens.push_back(argv[i]);
+      if (takes_value && i + 1 < argc) problem_tokens.push_back(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR "
+                           "TEMPLATE(k=v,...)... | default\n", argv[0]);
+      return 2;
+    }
+  }
+  auto problem = convjit::parse_problem(problem_tokens);
+  if (!problem.ok() || schedules.empty()) {
+    std::fprintf(stderr, "schedule_ab: %s\n", problem.ok() ? "give at least one schedule" : problem.status().message().c_str());
+    return 2;
+  }
+  std::vector<convjit::Kernel> kernels;
+  for (const std::string& text : schedules) {
+    convjit::StatusOr<convjit::Kernel> kernel = convjit::Status::internal("unset");
+    if (text == "default") {
+      kernel = convjit::Runtime::global().get_kernel(problem->spec, target);
+    } else {
+      const size_t open = text.find('(');
+      kernel = convjit::Runtime::global().get_kernel(
+          problem->spec, target, {text.substr(0, open), text.substr(open + 1, text.size() - open - 2)});
+    }
+    if (!kernel.ok()) {
+      std::fprintf(stderr, "schedule_ab: %s: %s\n", text.c_str(), kernel.status().message().c_str());
+      return 1;
+    }
+    kernels.push_back(*kernel);
+  }
+  std::vector<std::vector<double>> times(kernels.size()), ratios(kernels.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < kernels.size(); ++k) {
+      auto ms = convjit::measure_kernel(kernels[k], runs);
+      if (!ms.ok()) {
+        std::fprintf(stderr, "schedule_ab: %s\n", ms.status().message().c_str());
+        return 1;
+      }
+      times[k].push_back(*ms);
+    }
+    for (size_t k = 0; k < kernels.size(); ++k) ratios[k].push_back(times[0].back() / times[k].back());
+  }
+  std::printf("%s: %d rounds x median of %d runs\n", convjit::print_descriptor(problem->spec).c_str(), rounds, runs);
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const auto [lo, hi] = std::minmax_element(ratios[k].begin(), ratios[k].end());
+    std::printf("%9.4f ms  %5.2fx (rounds %.2f-%.2f)  %s\n", median(times[k]), median(ratios[k]), *lo, *hi,
+                kernels[k].schedule().c_str());
+  }
+  return 0;
+}
