@@ -41,11 +41,23 @@ struct ConvAlgorithm {
   Halide::Func output;  // accumulator cast to spec.dtype
   Halide::Var x{"x"}, y{"y"}, c{"c"}, n{"n"};
 
+  // Only in the phase form of a transposed convolution (lower(spec, true)): the sum
+  // per output column phase, phase_accumulator(q, phase, y, c, n) for output column
+  // x = stride_w * q + phase, with the update over `r`. Within one phase every tap
+  // and weight is the same for all q, and the input column is q plus a constant, so
+  // a vector along q loads its input densely and broadcasts its weights. The
+  // accumulator is then a pure view of it (no update).
+  bool phase_form = false;
+  Halide::Func phase_accumulator;
+  Halide::Var q{"q"}, phase{"phase"};
+
   // The pipeline's arguments in call order: input, weights, [bias].
   std::vector<Halide::Argument> arguments() const;
 };
 
 // Builds the algorithm; the spec must be valid (validate() returned OK).
-ConvAlgorithm lower(const ConvSpec& spec);
+// `transposed_phases` asks for the phase form of a transposed convolution with a
+// horizontal stride above 1 (ignored for other specs).
+ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false);
 
 }  // namespace convjit

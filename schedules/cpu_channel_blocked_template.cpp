@@ -136,17 +136,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // Accumulators: channel vectors side by side along x (and y), in registers.
     acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
     acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
-    if (p.get("pack_weights") == 1) {
-      Func packed = a.weights.in(acc);
-      std::vector<Var> w = packed.args();  // OIHW (kx, ky, i, o), GOIHW (kx, ky, i, o, g), IOHW (kx, ky, o, i)
-      const size_t o = a.spec.weight_layout == WeightLayout::kIOHW ? 2 : 3;
-      std::vector<Var> storage = {w[o]};
-      for (size_t d = 0; d < w.size(); ++d) {
-        if (d != o) storage.push_back(w[d]);
-      }
-      packed.compute_at(out, task).reorder_storage(storage);
-      packed.reorder(std::vector<Halide::VarOrRVar>(storage.begin(), storage.end())).vectorize(w[o], lanes, TailStrategy::RoundUp);
-    }
+    if (p.get("pack_weights") == 1) pack_weights_channel_innermost(a, acc, out, task, lanes);
   }
 };
 

@@ -10,6 +10,7 @@ namespace convjit {
 const ScheduleTemplate& cpu_direct_template();
 const ScheduleTemplate& cpu_channel_blocked_template();
 const ScheduleTemplate& cpu_transposed_template();
+const ScheduleTemplate& cpu_transposed_phases_template();
 const ScheduleTemplate& cpu_depthwise_template();
 const ScheduleTemplate& cpu_channel_vectorized_template();
 // Halide's own autoschedulers: Adams2019 and Mullapudi2016 on CPU targets, Li2018

@@ -52,6 +52,12 @@ std::string needs_x86_cpu(const Halide::Target& target) {
   return "";
 }
 
+ConvAlgorithm ScheduleChoice::lower_and_apply(const ConvSpec& spec, const Halide::Target& target) const {
+  ConvAlgorithm algorithm = lower(spec, schedule_template->wants_transposed_phases());
+  schedule_template->apply(algorithm, target, params);
+  return algorithm;
+}
+
 int floor_pow2(int64_t value) {
   int p = 1;
   while (static_cast<int64_t>(p) * 2 <= value) p *= 2;
@@ -63,6 +69,21 @@ std::vector<int> vector_widths_up_to(int limit) {
   for (int w = 4; w <= limit; w *= 2) widths.push_back(w);
   if (widths.empty()) widths.push_back(limit);
   return widths;
+}
+
+void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Func& owner,
+                                    const Halide::Var& level, int lanes) {
+  Halide::Func packed = a.weights.in(consumer);
+  // OIHW (kx, ky, i, o), GOIHW (kx, ky, i, o, g), IOHW (kx, ky, o, i), MIHW (kx, ky, i, m)
+  std::vector<Halide::Var> w = packed.args();
+  const size_t o = a.spec.weight_layout == WeightLayout::kIOHW ? 2 : 3;
+  std::vector<Halide::Var> storage = {w[o]};
+  for (size_t d = 0; d < w.size(); ++d) {
+    if (d != o) storage.push_back(w[d]);
+  }
+  packed.compute_at(owner, level).reorder_storage(storage);
+  packed.reorder(std::vector<Halide::VarOrRVar>(storage.begin(), storage.end()))
+      .vectorize(w[o], lanes, Halide::TailStrategy::RoundUp);
 }
 
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,

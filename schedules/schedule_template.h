@@ -60,6 +60,9 @@ class ScheduleTemplate {
   // The heuristic choice: good without tuning on common layers.
   virtual ScheduleParams defaults(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
   virtual void apply(ConvAlgorithm& algorithm, const Halide::Target& target, const ScheduleParams& params) const = 0;
+  // Whether apply() needs the phase form of a transposed convolution
+  // (lower(spec, true)); applicability, knobs and defaults use the plain form.
+  virtual bool wants_transposed_phases() const { return false; }
 };
 
 // A template and a point of its space: what a kernel is compiled with.
@@ -67,6 +70,8 @@ struct ScheduleChoice {
   const ScheduleTemplate* schedule_template = nullptr;
   ScheduleParams params;
   std::string describe() const;  // "name(knob=value,...)"
+  // Lowers `spec` in the form the template schedules, and applies the schedule.
+  ConvAlgorithm lower_and_apply(const ConvSpec& spec, const Halide::Target& target) const;
 };
 
 // Numbers shared by templates.
@@ -80,6 +85,12 @@ std::vector<int> vector_widths_up_to(int limit);
 }  // namespace convjit
 
 namespace convjit {
+
+// Repacks the weights `consumer` reads, once per `level` of `owner`, into a scratch
+// buffer with the output channel innermost, so that a vector of output channels is
+// one dense load (in OIHW it is a gather with stride c_in*kh*kw).
+void pack_weights_channel_innermost(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Func& owner,
+                                    const Halide::Var& level, int lanes);
 
 // Computes the padded input into a scratch buffer at `level` of `consumer`, so that
 // boundary selects run once per input value and the hot loop loads dense vectors.

@@ -77,17 +77,20 @@ std::vector<TemplateCase> cases() {
     c.push_back({"transposed", s});
   }
   {
-    // 16 output channels: one full vector, so cpu_channel_blocked applies too.
+    // 16 output channels: one full vector, so cpu_channel_blocked and the channel
+    // axis of cpu_transposed_phases apply too; 14 columns, 7 per phase.
     ConvSpec s = make(8, 16, 5, 7, 4, 2, 1);
     s.transposed = true;
     s.weight_layout = WeightLayout::kIOHW;
-    s.output_padding_w = 1;
+    s.has_bias = true;
     c.push_back({"transposed_channel_vector", s});
   }
   {
     ConvSpec s = make(16, 32, 5, 5, 3, 2, 1);
     s.transposed = true;
     s.groups = 2;
+    s.output_padding_w = 1;  // 10 columns: even, as cpu_transposed_phases needs
+    s.conv_mode = ConvMode::kConvolution;
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_channel_vector", s});
   }
@@ -207,7 +210,7 @@ TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
       if (space.not_applicable.empty()) seen.insert(space.template_name);
   }
   for (const char* name : {"cpu_direct", "cpu_channel_blocked", "cpu_depthwise", "cpu_transposed",
-                           "cpu_channel_vectorized"}) {
+                           "cpu_transposed_phases", "cpu_channel_vectorized"}) {
     EXPECT_TRUE(seen.count(name)) << name << " applies to none of the cases";
   }
 }
