@@ -28,8 +28,6 @@ using Halide::Var;
 
 constexpr int kWarpSize = 32;
 
-int clamp_pow2(int wanted, int64_t limit) { return std::max(1, std::min(wanted, floor_pow2(std::max<int64_t>(limit, 1)))); }
-
 // The tile a block (one warp) computes, after clamping the knobs to the output:
 // tx columns (one per lane), ry rows and rc channels per lane, chunk input
 // channels staged per step.

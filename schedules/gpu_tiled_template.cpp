@@ -20,9 +20,6 @@ using Halide::RVar;
 using Halide::TailStrategy;
 using Halide::Var;
 
-// Largest power of two <= value within the choices (at least the smallest).
-int clamp_pow2(int wanted, int64_t limit) { return std::max(1, std::min(wanted, floor_pow2(std::max<int64_t>(limit, 1)))); }
-
 class GpuTiledTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "gpu_tiled"; }

@@ -64,6 +64,10 @@ int floor_pow2(int64_t value) {
   return p;
 }
 
+int clamp_pow2(int wanted, int64_t limit) {
+  return std::max(1, std::min(wanted, floor_pow2(std::max<int64_t>(limit, 1))));
+}
+
 std::vector<int> vector_widths_up_to(int limit) {
   std::vector<int> widths;
   for (int w = 4; w <= limit; w *= 2) widths.push_back(w);

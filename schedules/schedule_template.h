@@ -79,6 +79,8 @@ struct ScheduleChoice {
 // split channel blocks (or row strips) into tasks too.
 constexpr int64_t kMinParallelTasks = 8;
 int floor_pow2(int64_t value);
+// `wanted` shrunk to a power of two no larger than `limit` (at least 1).
+int clamp_pow2(int wanted, int64_t limit);
 // Powers of two from 4 up to `limit` (at least {limit} when limit < 4).
 std::vector<int> vector_widths_up_to(int limit);
 

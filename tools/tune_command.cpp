@@ -53,10 +53,16 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
   record.max_error = result->best_error;
   Status inserted = db.insert(record);
   if (!inserted.ok()) return report_error(inserted);
-  std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %d candidates  %s\n",
+  // Halide's own autoscheduler, when the budget left room to measure it.
+  char autoscheduler[96] = "autoscheduler not measured";
+  if (result->autoscheduler_ms > 0) {
+    std::snprintf(autoscheduler, sizeof autoscheduler, "autoscheduler %9.3f ms (tuned x%.1f)", result->autoscheduler_ms,
+                  result->autoscheduler_ms / result->best_ms);
+  }
+  std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %s  %d candidates  %s\n",
               problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),
-              result->default_ms, result->best_ms, result->default_ms / result->best_ms, result->candidates,
-              result->best_description.c_str());
+              result->default_ms, result->best_ms, result->default_ms / result->best_ms, autoscheduler,
+              result->candidates, result->best_description.c_str());
   std::fflush(stdout);
   return kExitOk;
 }
