@@ -40,9 +40,23 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     const ConvSpec& s = a.spec;
     const int64_t w_out = output_w(s);
     const int lanes = std::min<int>(target.natural_vector_size<float>(), floor_pow2(w_out));
+    // Strips of up to 8 rows, the widest whose last strip (shifted inwards) redoes at
+    // most 10% of the rows: MobileNetV2 conv3_2/dw (28 rows) took 0.106 ms in strips
+    // of 4 against 0.203 in strips of 8, conv2_2/dw (56 rows) 0.211 in strips of 8
+    // against 0.239 in strips of 4 (bench/schedule_ab, 2026-11-21).
+    const int64_t h_out = output_h(s);
+    int y_tile = 8;
+    if (h_out > 8) {
+      for (int t : {8, 4, 2, 1}) {
+        if ((h_out + t - 1) / t * t * 10 <= h_out * 11) {
+          y_tile = t;
+          break;
+        }
+      }
+    }
     return {{"lanes", lanes},
             {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
-            {"y_tile", 8},
+            {"y_tile", y_tile},
             // 7x7 and larger keep a loop to bound code size.
             {"unroll_kernel", s.kh * s.kw <= 25 ? 1 : 0},
             {"parallel", s.c_out * s.n >= kMinParallelTasks ? 0 : 1}};
