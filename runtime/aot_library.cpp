@@ -570,7 +570,7 @@ Status generate_aot_library(const AotOptions& options) {
             v.tuning = "null";  // a stale record: the default serves
           }
         }
-        choice.schedule_template->apply(algorithm, targets[t], choice.params);
+        algorithm = choice.lower_and_apply(e.spec, targets[t]);
         v.schedule = choice.describe();
         status = compile_to_object(algorithm, targets[t], v.function, object);
       });

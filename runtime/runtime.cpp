@@ -145,7 +145,7 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
       } else {
         schedule = default_schedule(*algorithm, target);
       }
-      schedule.schedule_template->apply(*algorithm, target, schedule.params);
+      algorithm.emplace(schedule.lower_and_apply(spec, target));
     }));
     CONVJIT_RETURN_IF_ERROR(resolved);
   }
@@ -405,7 +405,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
       }
       schedule = *choice;
     }
-    schedule.schedule_template->apply(algorithm, *target, schedule.params);
+    algorithm = schedule.lower_and_apply(spec, *target);
     if (format == EmitFormat::kPtx) {
       auto ptx = generate_ptx(algorithm, *target, name);
       if (!ptx.ok()) {
