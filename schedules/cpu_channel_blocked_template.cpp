@@ -20,6 +20,15 @@ using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
 
+// Output rows per strip for parallel=2: input rows of about 128 KiB (half a 2-core
+// machine's share of L2), and at least kMinParallelTasks strips when the height allows.
+int strip_rows(const ConvSpec& s) {
+  const int64_t row_bytes = s.c_in * s.w_in * s.stride_h * 4;
+  const int64_t by_cache = std::max<int64_t>(1, (int64_t{128} << 10) / std::max<int64_t>(row_bytes, 1));
+  const int64_t by_tasks = std::max<int64_t>(1, output_h(s) * s.n / kMinParallelTasks);
+  return static_cast<int>(std::min({by_cache, by_tasks, output_h(s)}));
+}
+
 class CpuChannelBlockedTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_channel_blocked"; }
@@ -72,7 +81,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"x_tile", x_tiles, "outputs along x accumulated at once (one vector each)"},
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
         {"pack_weights", {0, 1}, "repack each channel block's weights with the channel innermost"},
-        {"parallel", {0, 1}, "tasks: 0 = channel blocks, 1 = channel blocks x row strips"},
+        {"parallel", {0, 1, 2},
+         "tasks: 0 = channel blocks, 1 = channel blocks x row strips, 2 = row strips, each "
+         "running every channel block over its input rows while they are in cache"},
         {"stage", a.reads_padding ? std::vector<int>{0, 1} : std::vector<int>{0},
          "padded input staged 0 = per task, 1 = once, before the tasks"},
     };
@@ -90,6 +101,15 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       if ((w_out + t - 1) / t * t * 10 <= w_out * 11) x_tile = t;  // choices ascend
     }
     const int64_t blocks = a.spec.c_out / target.natural_vector_size<float>() * a.spec.n;
+    // Channel-block tasks each stream the whole input; row-strip tasks (2) each stream
+    // all the weights. Strips won where the input is large and the weights small:
+    // ResNet-50's stride-2 projection res3a_branch1 (3.2 MB in, 0.5 MB of weights)
+    // 1.19x (1.04-1.33); they lost on res4a_branch1 (1.6 MB in, 2 MB of weights) 0.48x,
+    // where a block's packed weights stay in L1 (bench/schedule_ab, 2026-11-21).
+    const int64_t input_bytes = a.spec.n * a.spec.c_in * a.spec.h_in * a.spec.w_in * 4;
+    const int64_t weight_bytes = a.spec.c_out * (a.spec.c_in / a.spec.groups) * a.spec.kh * a.spec.kw * 4;
+    int parallel = blocks >= kMinParallelTasks ? 0 : 1;
+    if (input_bytes >= (int64_t{2} << 20) && weight_bytes <= (int64_t{1} << 20)) parallel = 2;
     return {{"lanes", target.natural_vector_size<float>()},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
@@ -97,7 +117,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // overlapping). The tuner tries it.
             {"y_tile", 1},
             {"pack_weights", 1},
-            {"parallel", blocks >= kMinParallelTasks ? 0 : 1},
+            {"parallel", parallel},
             // Tasks over channel blocks each read the whole image: staged per task,
             // the padded copy is made once per block. Once for all: ResNet-50 res4
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
@@ -122,7 +142,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
           .unroll(yi)
           .fuse(co, n, task)
           .parallel(task);
-    } else {
+    } else if (p.get("parallel") == 1) {
       // Row strips, just enough of them for kMinParallelTasks tasks: every task
       // repacks its channel block's weights, so one task per row repacked them
       // h_out times (conv2_2/expand: 1.28 ms against 0.40 with one pack per block).
@@ -136,6 +156,19 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
           .unroll(yi)
           .fuse(strip, co, block_row)
           .fuse(block_row, n, task)
+          .parallel(task);
+    } else {
+      // Row strips outermost, channel blocks inside each strip: the strip's input rows
+      // (all channels) stay in cache while every block reads them. Over channel blocks
+      // each block streams the whole input, which for large inputs comes from L3 once
+      // per block. The weights are repacked once, before the tasks.
+      const int rows = std::max(y_tile, strip_rows(a.spec));
+      Var strip("strip"), row("row");
+      out.split(y, strip, row, rows, TailStrategy::ShiftInwards)
+          .split(row, yo, yi, y_tile, TailStrategy::ShiftInwards)
+          .reorder(ci, xi, yi, xo, yo, co, strip, n)
+          .unroll(yi)
+          .fuse(strip, n, task)
           .parallel(task);
     }
     if (p.get("stage") == 1) {
@@ -151,7 +184,13 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // Accumulators: channel vectors side by side along x (and y), in registers.
     acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
     acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
-    if (p.get("pack_weights") == 1) pack_weights_channel_innermost(a, acc, out, task, lanes);
+    if (p.get("pack_weights") == 1) {
+      if (p.get("parallel") == 2) {
+        pack_weights_channel_innermost(a, acc, out, Var::outermost(), lanes);
+      } else {
+        pack_weights_channel_innermost(a, acc, out, task, lanes);
+      }
+    }
   }
 };
 

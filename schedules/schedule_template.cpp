@@ -88,6 +88,9 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
   packed.compute_at(owner, level).reorder_storage(storage);
   packed.reorder(std::vector<Halide::VarOrRVar>(storage.begin(), storage.end()))
       .vectorize(w[o], lanes, Halide::TailStrategy::RoundUp);
+  // Outside the owner's loops the packing runs once, before any task: split it
+  // over the threads by its outermost dimension.
+  if (level.same_as(Halide::Var::outermost())) packed.parallel(storage.back());
 }
 
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
