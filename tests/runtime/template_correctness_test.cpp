@@ -231,5 +231,52 @@ TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   EXPECT_NE(wrong_family.status().message().find("does not apply"), std::string::npos);
 }
 
+// Every value of the knobs that change the loop structure most, forced one at a time
+// on specs with padding, bias and a batch (random points may miss some).
+TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTheReference) {
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  options.tuning_database = "";
+  Runtime runtime(options);
+  ConvSpec forward = make(8, 32, 9, 11, 3, 2, 1);
+  forward.n = 2;
+  forward.has_bias = true;
+  ConvSpec transposed = make(16, 32, 5, 6, 4, 2, 1);
+  transposed.transposed = true;
+  transposed.n = 2;
+  transposed.has_bias = true;
+  transposed.weight_layout = WeightLayout::kIOHW;
+  const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
+      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
+      {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
+      {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
+  };
+  for (const auto& [s, request] : requests) {
+    const std::string label = request.template_name + "(" + request.params + ")";
+    if (request.template_name == "cpu_channel_blocked" || request.params.find("vector_axis=1") != std::string::npos) {
+      // Both need 16 output channels per vector: skip where the CPU's vectors are wider.
+      auto spaces = schedule_spaces(s, "host");
+      ASSERT_TRUE(spaces.ok());
+      bool lanes16 = false;
+      for (const ScheduleSpace& space : *spaces) {
+        for (const ScheduleKnob& k : space.knobs)
+          if (space.template_name == "cpu_channel_blocked" && k.name == "lanes") lanes16 = k.choices == std::vector<int>{16};
+      }
+      if (!lanes16) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+    auto kernel = runtime.get_kernel(s, "host", request);
+    ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
+    const std::vector<double> src = random_values(input_elements(s), 4), wei = random_values(weight_elements(s), 5),
+                              bias = random_values(s.c_out, 6);
+    Status status;
+    const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+    ASSERT_TRUE(status.ok()) << label << ": " << status.message();
+    EXPECT_LE(relative_error(actual, reference_conv(s, src, wei, &bias)), 1e-4) << label;
+  }
+}
+
 }  // namespace
 }  // namespace convjit
