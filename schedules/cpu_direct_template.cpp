@@ -61,11 +61,26 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     const ConvSpec& s = a.spec;
     const int64_t w_out = output_w(s);
     const int lanes = std::min<int>(native_lanes(target), floor_pow2(w_out));
-    const int x_vectors = w_out >= 2 * lanes ? 2 : 1;
+    int x_vectors = w_out >= 2 * lanes ? 2 : 1;
+    int wanted_c_tile = x_vectors == 2 ? 6 : 8;
+    const int64_t cog = s.c_out / s.groups;
+    if (s.groups > 1 && cog < 6) {
+      // A tile within one group shares its input vectors: ResNeXt's 4 channels a
+      // group took 1.04 ms as 4 channels x 4 vectors (clamped to 3 on its 56-wide
+      // rows) against 1.17 as 6 x 2 (bench/schedule_ab, 1.08-1.24x over 5 rounds).
+      wanted_c_tile = static_cast<int>(cog);
+      x_vectors = std::max(1, std::min<int>(4, 16 / wanted_c_tile));
+    }
+    // The largest allowed tile not above the wanted one (c_out may be smaller).
+    const std::vector<Knob> space = knobs(a, target);
+    int c_tile = 1;
+    for (int t : space[2].choices) {
+      if (t <= wanted_c_tile) c_tile = t;
+    }
     const int64_t taps = taps_x(a);
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
-            {"c_tile", static_cast<int>(std::min<int64_t>(s.c_out, x_vectors == 2 ? 6 : 8))},
+            {"c_tile", c_tile},
             {"unroll_kx", taps <= 5 ? 1 : 0},
             {"parallel", s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)

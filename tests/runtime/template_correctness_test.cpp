@@ -98,6 +98,13 @@ std::vector<TemplateCase> cases() {
   return c;
 }
 
+std::string describe_spec(const ConvSpec& s) {
+  std::ostringstream d;
+  d << "c_in=" << s.c_in << " c_out=" << s.c_out << " h=" << s.h_in << " w=" << s.w_in << " k=" << s.kh
+    << " stride=" << s.stride_h << " pad=" << s.pad_top << " groups=" << s.groups << " transposed=" << s.transposed;
+  return d.str();
+}
+
 std::vector<double> run(const Kernel& kernel, const ConvSpec& s, const std::vector<double>& src,
                         const std::vector<double>& wei, const std::vector<double>& bias, Status* status) {
   const auto in = input_shape(s), out = output_shape(s);
@@ -229,6 +236,51 @@ TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   auto wrong_family = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_depthwise", "lanes=16"});
   ASSERT_FALSE(wrong_family.ok());
   EXPECT_NE(wrong_family.status().message().find("does not apply"), std::string::npos);
+}
+
+// Defaults must be points of the template's own space (the tuner seeds its search
+// with them, and a request naming them must be accepted), for specs of every shape.
+TEST(ScheduleTemplates, DefaultsAreAmongTheKnobChoicesForManySpecs) {
+  std::mt19937 rng(99);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  for (int i = 0; i < 300; ++i) {
+    ConvSpec s = make(pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 5), pick(1, 3), pick(0, 2));
+    if (pick(0, 3) == 0) {
+      const int g = pick(2, 4);
+      s.c_in = g * pick(1, 8);
+      s.c_out = g * pick(1, 8);
+      s.groups = g;
+    }
+    if (pick(0, 3) == 0) {
+      s.transposed = true;
+      s.weight_layout = WeightLayout::kIOHW;
+    }
+    if (!validate(s).ok()) continue;
+    for (const std::string& target : {"host", "host-cuda"}) {
+      auto spaces = schedule_spaces(s, target);
+      ASSERT_TRUE(spaces.ok()) << spaces.status().message();
+      for (const ScheduleSpace& space : *spaces) {
+        if (!space.not_applicable.empty()) continue;
+        std::istringstream in(space.defaults);
+        std::string item;
+        int found = 0;
+        while (std::getline(in, item, ',')) {
+          const std::string name = item.substr(0, item.find('='));
+          const int value = std::stoi(item.substr(item.find('=') + 1));
+          for (const ScheduleKnob& k : space.knobs) {
+            if (k.name != name) continue;
+            ++found;
+            EXPECT_NE(std::find(k.choices.begin(), k.choices.end(), value), k.choices.end())
+                << space.template_name << " default " << item << " is not a choice for " << describe_spec(s);
+          }
+        }
+        EXPECT_EQ(found, static_cast<int>(space.knobs.size())) << space.template_name << ": " << space.defaults;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 300);
 }
 
 // Every value of the knobs that change the loop structure most, forced one at a time
