@@ -20,6 +20,7 @@
 #include "convjit/descriptor.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "square_conv.h"
 #include "scoped_test_state.h"
 
 namespace convjit {
@@ -53,19 +54,6 @@ PtxasResult run_ptxas(const std::string& ptxas, const std::string& ptx_path, con
   return r;
 }
 
-ConvSpec make(int64_t c_in, int64_t c_out, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad) {
-  ConvSpec s;
-  s.n = 1;
-  s.c_in = c_in;
-  s.c_out = c_out;
-  s.h_in = h;
-  s.w_in = w;
-  s.kh = s.kw = k;
-  s.stride_h = s.stride_w = stride;
-  s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = pad;
-  return s;
-}
-
 struct NamedSpec {
   std::string name;
   ConvSpec spec;
@@ -74,25 +62,25 @@ struct NamedSpec {
 // Every family and the features that change index arithmetic.
 std::vector<NamedSpec> family_cases() {
   std::vector<NamedSpec> c;
-  c.push_back({"dense3x3", make(16, 32, 12, 20, 3, 1, 1)});
+  c.push_back({"dense3x3", square_conv(16, 32, 12, 20, 3, 1, 1)});
   c.back().spec.has_bias = true;
-  c.push_back({"pointwise_strided", make(16, 16, 9, 9, 1, 2, 0)});
-  c.push_back({"first_layer_7x7", make(3, 16, 30, 30, 7, 2, 3)});
+  c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
+  c.push_back({"first_layer_7x7", square_conv(3, 16, 30, 30, 7, 2, 3)});
   {
-    ConvSpec s = make(32, 32, 6, 6, 3, 1, 1);
+    ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);
     s.groups = 2;
     s.weight_layout = WeightLayout::kGOIHW;
     c.push_back({"grouped_goihw", s});
   }
   {
-    ConvSpec s = make(16, 16, 10, 10, 3, 1, 2);
+    ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
     s.dilation_h = s.dilation_w = 2;
     s.conv_mode = ConvMode::kConvolution;
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"dilated_flipped_iohw", s});
   }
   {
-    ConvSpec s = make(16, 16, 8, 8, 3, 1, 1);
+    ConvSpec s = square_conv(16, 16, 8, 8, 3, 1, 1);
     s.padding_mode = PaddingMode::kReflect;
     s.dtype = DataType::kFloat16;
     c.push_back({"reflect_f16", s});
@@ -105,21 +93,21 @@ std::vector<NamedSpec> family_cases() {
     c.push_back({"depthwise_multiplier_mihw", s});
   }
   {
-    ConvSpec s = make(8, 4, 5, 6, 4, 2, 1);
+    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
     s.transposed = true;
     s.weight_layout = WeightLayout::kIOHW;
     s.has_bias = true;
     c.push_back({"transposed", s});
   }
   {
-    ConvSpec s = make(6, 8, 7, 5, 3, 2, 1);
+    ConvSpec s = square_conv(6, 8, 7, 5, 3, 2, 1);
     s.transposed = true;
     s.groups = 2;
     s.output_padding_h = 1;
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_output_padding", s});
   }
-  c.push_back({"one_column", make(4, 8, 3, 1, 1, 1, 0)});
+  c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
   return c;
 }
 
@@ -210,7 +198,7 @@ TEST(CudaTargets, HostCudaGetsCapability80AndOtherGpuApisAreRefused) {
 }
 
 TEST(CudaTargets, CpuTemplatesSayWhyTheyDoNotApplyAndGpuTemplatesApply) {
-  auto spaces = schedule_spaces(make(16, 16, 8, 8, 3, 1, 1), "host-cuda");
+  auto spaces = schedule_spaces(square_conv(16, 16, 8, 8, 3, 1, 1), "host-cuda");
   ASSERT_TRUE(spaces.ok());
   for (const ScheduleSpace& s : *spaces) {
     if (s.template_name.rfind("cpu_", 0) == 0) {
@@ -219,7 +207,7 @@ TEST(CudaTargets, CpuTemplatesSayWhyTheyDoNotApplyAndGpuTemplatesApply) {
       EXPECT_EQ(s.not_applicable, "") << s.template_name;
     }
   }
-  auto host = schedule_spaces(make(16, 16, 8, 8, 3, 1, 1), "host");
+  auto host = schedule_spaces(square_conv(16, 16, 8, 8, 3, 1, 1), "host");
   ASSERT_TRUE(host.ok());
   for (const ScheduleSpace& s : *host) {
     if (s.template_name.rfind("gpu_", 0) == 0) EXPECT_EQ(s.not_applicable, "needs a CUDA target");
@@ -228,13 +216,13 @@ TEST(CudaTargets, CpuTemplatesSayWhyTheyDoNotApplyAndGpuTemplatesApply) {
 
 TEST(CudaTargets, PtxOfACpuTargetIsAClearError) {
   TempDir dir;
-  const Status st = Runtime::global().emit(make(4, 4, 6, 6, 3, 1, 1), "host", EmitFormat::kPtx, dir.path() + "/k.ptx");
+  const Status st = Runtime::global().emit(square_conv(4, 4, 6, 6, 3, 1, 1), "host", EmitFormat::kPtx, dir.path() + "/k.ptx");
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("CUDA target"), std::string::npos) << st.message();
 }
 
 TEST(CudaTargets, CpuKernelRefusesADeviceTensor) {
-  const ConvSpec s = make(2, 2, 4, 4, 1, 1, 0);
+  const ConvSpec s = square_conv(2, 2, 4, 4, 1, 1, 0);
   auto kernel = Runtime::global().get_kernel(s, "host");
   ASSERT_TRUE(kernel.ok());
   std::vector<float> x(32), w(4), y(32);
@@ -276,7 +264,7 @@ double run_against_reference(const Kernel& kernel, const ConvSpec& s, Status* st
 
 bool have_cuda_device() {
   // A tiny CUDA kernel's run says whether a device exists without a driver probe here.
-  const ConvSpec s = make(1, 1, 2, 2, 1, 1, 0);
+  const ConvSpec s = square_conv(1, 1, 2, 2, 1, 1, 0);
   auto kernel = Runtime::global().get_kernel(s, "host-cuda");
   if (!kernel.ok()) return false;
   Status st;
@@ -285,7 +273,7 @@ bool have_cuda_device() {
 }
 
 TEST(CudaTargets, KernelCompilesWithoutADeviceAndRunningSaysWhatIsMissing) {
-  const ConvSpec s = make(8, 8, 10, 10, 3, 1, 1);
+  const ConvSpec s = square_conv(8, 8, 10, 10, 3, 1, 1);
   auto kernel = Runtime::global().get_kernel(s, "host-cuda");
   ASSERT_TRUE(kernel.ok()) << kernel.status().message();
   EXPECT_NE(kernel->target().find("cuda_capability_80"), std::string::npos) << kernel->target();

@@ -13,6 +13,7 @@
 #include "convjit/conv_spec.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "square_conv.h"
 
 namespace convjit {
 namespace {
@@ -22,42 +23,29 @@ struct TemplateCase {
   ConvSpec spec;
 };
 
-ConvSpec make(int64_t c_in, int64_t c_out, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad) {
-  ConvSpec s;
-  s.n = 1;
-  s.c_in = c_in;
-  s.c_out = c_out;
-  s.h_in = h;
-  s.w_in = w;
-  s.kh = s.kw = k;
-  s.stride_h = s.stride_w = stride;
-  s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = pad;
-  return s;
-}
-
 // One spec per kind of layer the templates distinguish, with the features that
 // change index arithmetic (layouts, groups, dilation, flips, padding modes, f16).
 std::vector<TemplateCase> cases() {
   std::vector<TemplateCase> c;
-  c.push_back({"dense3x3_wide", make(8, 16, 12, 20, 3, 1, 1)});
-  c.push_back({"dense3x3_narrow_bias", make(16, 32, 7, 7, 3, 1, 1)});
+  c.push_back({"dense3x3_wide", square_conv(8, 16, 12, 20, 3, 1, 1)});
+  c.push_back({"dense3x3_narrow_bias", square_conv(16, 32, 7, 7, 3, 1, 1)});
   c.back().spec.has_bias = true;
-  c.push_back({"pointwise_strided", make(16, 16, 9, 9, 1, 2, 0)});
+  c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
   {
-    ConvSpec s = make(32, 32, 6, 6, 3, 1, 1);
+    ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);
     s.groups = 2;  // 16 output channels per group: one vector
     s.weight_layout = WeightLayout::kGOIHW;
     c.push_back({"grouped_goihw", s});
   }
   {
-    ConvSpec s = make(16, 16, 10, 10, 3, 1, 2);
+    ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
     s.dilation_h = s.dilation_w = 2;
     s.conv_mode = ConvMode::kConvolution;
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"dilated_flipped_iohw", s});
   }
   {
-    ConvSpec s = make(16, 16, 8, 8, 3, 1, 1);
+    ConvSpec s = square_conv(16, 16, 8, 8, 3, 1, 1);
     s.padding_mode = PaddingMode::kReflect;
     s.dtype = DataType::kFloat16;
     c.push_back({"reflect_f16", s});
@@ -70,7 +58,7 @@ std::vector<TemplateCase> cases() {
     c.push_back({"depthwise_mihw", s});
   }
   {
-    ConvSpec s = make(8, 4, 5, 6, 4, 2, 1);
+    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
     s.transposed = true;
     s.weight_layout = WeightLayout::kIOHW;
     s.has_bias = true;
@@ -79,14 +67,14 @@ std::vector<TemplateCase> cases() {
   {
     // 16 output channels: one full vector, so cpu_channel_blocked and the channel
     // axis of cpu_transposed_phases apply too; 14 columns, 7 per phase.
-    ConvSpec s = make(8, 16, 5, 7, 4, 2, 1);
+    ConvSpec s = square_conv(8, 16, 5, 7, 4, 2, 1);
     s.transposed = true;
     s.weight_layout = WeightLayout::kIOHW;
     s.has_bias = true;
     c.push_back({"transposed_channel_vector", s});
   }
   {
-    ConvSpec s = make(16, 32, 5, 5, 3, 2, 1);
+    ConvSpec s = square_conv(16, 32, 5, 5, 3, 2, 1);
     s.transposed = true;
     s.groups = 2;
     s.output_padding_w = 1;  // 10 columns: even, as cpu_transposed_phases needs
@@ -94,7 +82,7 @@ std::vector<TemplateCase> cases() {
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_channel_vector", s});
   }
-  c.push_back({"one_column", make(4, 8, 3, 1, 1, 1, 0)});
+  c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
   return c;
 }
 
@@ -192,7 +180,7 @@ TEST(ScheduleTemplates, TinyOutputsMatchTheReference) {
     for (int w : {1, 3})
       for (int h : {1, 5})
         for (int pad : {0, 1}) {
-          ConvSpec s = make(3, c_out, h, w, 1 + 2 * pad, 1, pad);
+          ConvSpec s = square_conv(3, c_out, h, w, 1 + 2 * pad, 1, pad);
           s.n = 2;
           s.has_bias = true;
           const std::string label = "c_out=" + std::to_string(c_out) + " w=" + std::to_string(w) +
@@ -226,7 +214,7 @@ TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   RuntimeOptions options;
   options.disk.enabled = false;
   Runtime runtime(options);
-  const ConvSpec s = make(8, 16, 12, 20, 3, 1, 1);
+  const ConvSpec s = square_conv(8, 16, 12, 20, 3, 1, 1);
   auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2"});
   ASSERT_FALSE(kernel.ok());
   EXPECT_NE(kernel.status().message().find("c_tile=7"), std::string::npos) << kernel.status().message();
@@ -245,7 +233,7 @@ TEST(ScheduleTemplates, DefaultsAreAmongTheKnobChoicesForManySpecs) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   int checked = 0;
   for (int i = 0; i < 300; ++i) {
-    ConvSpec s = make(pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 5), pick(1, 3), pick(0, 2));
+    ConvSpec s = square_conv(pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 40), pick(1, 5), pick(1, 3), pick(0, 2));
     if (pick(0, 3) == 0) {
       const int g = pick(2, 4);
       s.c_in = g * pick(1, 8);
@@ -290,10 +278,10 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   options.disk.enabled = false;
   options.tuning_database = "";
   Runtime runtime(options);
-  ConvSpec forward = make(8, 32, 9, 11, 3, 2, 1);
+  ConvSpec forward = square_conv(8, 32, 9, 11, 3, 2, 1);
   forward.n = 2;
   forward.has_bias = true;
-  ConvSpec transposed = make(16, 32, 5, 6, 4, 2, 1);
+  ConvSpec transposed = square_conv(16, 32, 5, 6, 4, 2, 1);
   transposed.transposed = true;
   transposed.n = 2;
   transposed.has_bias = true;
