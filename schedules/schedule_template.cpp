@@ -86,8 +86,11 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
     if (d != o) storage.push_back(w[d]);
   }
   packed.compute_at(owner, level).reorder_storage(storage);
+  // ShiftInwards, not RoundUp: the repacked range of channels need not be a multiple
+  // of the vector (all 33 channels of a spec when packed once, before the tasks), and
+  // rounding up read weights past the last channel.
   packed.reorder(std::vector<Halide::VarOrRVar>(storage.begin(), storage.end()))
-      .vectorize(w[o], lanes, Halide::TailStrategy::RoundUp);
+      .vectorize(w[o], lanes, Halide::TailStrategy::ShiftInwards);
   // Outside the owner's loops the packing runs once, before any task: split it
   // over the threads by its outermost dimension.
   if (level.same_as(Halide::Var::outermost())) packed.parallel(storage.back());

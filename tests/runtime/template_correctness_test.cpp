@@ -281,6 +281,10 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   ConvSpec forward = square_conv(8, 32, 9, 11, 3, 2, 1);
   forward.n = 2;
   forward.has_bias = true;
+  // 33 channels: the blocks overlap (ShiftInwards) and a once-for-all repack covers
+  // a range that is not a multiple of the vector.
+  ConvSpec forward33 = forward;
+  forward33.c_out = 33;
   ConvSpec transposed = square_conv(16, 32, 5, 6, 4, 2, 1);
   transposed.transposed = true;
   transposed.n = 2;
@@ -291,6 +295,8 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
       {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
       {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
       {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
       {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
       {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
   };
