@@ -55,7 +55,7 @@ def json_lines(command):
 
 
 def torch_conv(spec, device, dtype):
-    """A closure running the spec's convolution through cuDNN, and its inputs."""
+    """A closure running the spec's convolution through cuDNN on random inputs of its shapes."""
     g = spec["groups"]
     x = torch.randn(spec["input_shape"], device=device, dtype=dtype)
     if spec["transposed"]:

@@ -9,7 +9,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -440,14 +439,6 @@ std::string cmake_config_text(const std::string& name) {
   return c.str();
 }
 
-Status write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) return Status::internal("cannot write '" + path + "'");
-  return Status();
-}
-
 // Removes the temporary directory unless the work was committed.
 class TemporaryTree {
  public:
@@ -570,7 +561,7 @@ Status generate_aot_library(const AotOptions& options) {
             v.tuning = "null";  // a stale record: the default serves
           }
         }
-        algorithm = choice.lower_and_apply(e.spec, targets[t]);
+        choice.apply_to(algorithm, targets[t]);
         v.schedule = choice.describe();
         status = compile_to_object(algorithm, targets[t], v.function, object);
       });
@@ -603,10 +594,10 @@ Status generate_aot_library(const AotOptions& options) {
     objects.push_back(runtime_object);
   }
   const std::string header = (temp_dir / "include" / (options.name + ".h")).string();
-  CONVJIT_RETURN_IF_ERROR(write_text(header, header_text(options.name, entries, target_strings)));
+  CONVJIT_RETURN_IF_ERROR(write_whole_file(header, header_text(options.name, entries, target_strings)));
   const std::string dispatcher_source = (temp_dir / "obj" / (options.name + "_dispatch.c")).string();
   CONVJIT_RETURN_IF_ERROR(
-      write_text(dispatcher_source, dispatcher_text(options.name, entries, target_strings, provenance.str())));
+      write_whole_file(dispatcher_source, dispatcher_text(options.name, entries, target_strings, provenance.str())));
   const std::string dispatcher_object = (temp_dir / "obj" / (options.name + "_dispatch.o")).string();
   CONVJIT_RETURN_IF_ERROR(run_program({cxx_driver(), "-x", "c", "-std=c99", "-O2", "-fPIC", "-Wall", "-c",
                                        "-I" + std::string(CONVJIT_HALIDE_INCLUDE_DIR),
@@ -616,7 +607,7 @@ Status generate_aot_library(const AotOptions& options) {
   std::vector<std::string> ar = {"ar", "rcs", (temp_dir / "lib" / ("lib" + options.name + ".a")).string()};
   ar.insert(ar.end(), objects.begin(), objects.end());
   CONVJIT_RETURN_IF_ERROR(run_program(ar));
-  CONVJIT_RETURN_IF_ERROR(write_text((temp_dir / "lib" / "cmake" / options.name / (options.name + "Config.cmake")).string(),
+  CONVJIT_RETURN_IF_ERROR(write_whole_file((temp_dir / "lib" / "cmake" / options.name / (options.name + "Config.cmake")).string(),
                                      cmake_config_text(options.name)));
   fs::remove_all(temp_dir / "obj", ec);
 

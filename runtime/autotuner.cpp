@@ -9,9 +9,8 @@
 #include <limits>
 #include <map>
 #include <mutex>
-#include <random>
-
 #include <optional>
+#include <random>
 
 #include "Halide.h"
 #include "cuda_device.h"
@@ -149,8 +148,6 @@ class BufferSets {
   bool last_run_on_device_ = false;
 };
 
-bool runs_on_cuda(const Kernel& kernel) { return kernel.target().find("-cuda") != std::string::npos; }
-
 double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
   double max_diff = 0, max_ref = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -198,7 +195,7 @@ struct Candidate {
 
 StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs) {
   BufferSets buffers(kernel.spec(), 7);
-  if (runs_on_cuda(kernel)) CONVJIT_RETURN_IF_ERROR(buffers.to_device());
+  if (kernel.runs_on_cuda()) CONVJIT_RETURN_IF_ERROR(buffers.to_device());
   Status status;
   const double ms = median_ms(buffers, kernel, timing_runs, &status);
   if (!status.ok()) return status;

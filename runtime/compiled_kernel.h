@@ -7,6 +7,8 @@
 #include <string>
 
 #include "convjit/conv_spec.h"
+#include "halide_runtime_library.h"
+#include "pipeline_compiler.h"
 #include "shared_object_loader.h"
 
 namespace convjit {
@@ -15,18 +17,22 @@ namespace convjit {
 class CompiledKernel {
  public:
   using ArgvFunction = int (*)(void**);
-  CompiledKernel(LoadedObject library, ArgvFunction entry, std::string target, std::string schedule,
-                 std::string key, double compile_seconds, int64_t code_bytes)
-      : library_(library), entry_(entry), target_(std::move(target)), schedule_(std::move(schedule)),
-        key_(std::move(key)), compile_seconds_(compile_seconds), code_bytes_(code_bytes) {}
+  // `runtime` is the process's Halide runtime the code was loaded against.
+  CompiledKernel(LoadedObject library, ArgvFunction entry, const HalideRuntimeLibrary* runtime,
+                 const Halide::Target& target, std::string schedule, std::string key, double compile_seconds,
+                 int64_t code_bytes)
+      : library_(library), entry_(entry), runtime_(runtime), target_(target.to_string()),
+        runs_on_cuda_(is_gpu_target(target)), schedule_(std::move(schedule)), key_(std::move(key)),
+        compile_seconds_(compile_seconds), code_bytes_(code_bytes) {}
   ~CompiledKernel();
   CompiledKernel(const CompiledKernel&) = delete;
   CompiledKernel& operator=(const CompiledKernel&) = delete;
 
   ArgvFunction entry() const { return entry_; }
   const std::string& target() const { return target_; }
+  const HalideRuntimeLibrary& runtime() const { return *runtime_; }
   // Whether its code runs on a CUDA device (its target has the cuda feature).
-  bool runs_on_cuda() const { return target_.find("-cuda") != std::string::npos; }
+  bool runs_on_cuda() const { return runs_on_cuda_; }
   const std::string& schedule() const { return schedule_; }
   const std::string& key() const { return key_; }
   // Time to make it ready: compile, or load from the disk cache.
@@ -36,7 +42,10 @@ class CompiledKernel {
  private:
   LoadedObject library_;
   ArgvFunction entry_;
-  std::string target_, schedule_, key_;
+  const HalideRuntimeLibrary* runtime_;
+  std::string target_;
+  bool runs_on_cuda_;
+  std::string schedule_, key_;
   double compile_seconds_;
   int64_t code_bytes_;
 };

@@ -37,7 +37,6 @@ struct Driver {
   CUresult (*cuMemcpyHtoD)(uint64_t, const void*, size_t) = nullptr;
   CUresult (*cuMemcpyDtoH)(void*, uint64_t, size_t) = nullptr;
   Status status;
-  CUcontext primary_context = nullptr;
 };
 
 const Driver& driver() {
@@ -49,24 +48,22 @@ const Driver& driver() {
                                       std::string(dlerror()) + ")");
       return d;
     }
-    d->cuInit = reinterpret_cast<decltype(d->cuInit)>(dlsym(lib, "cuInit"));
-    d->cuDeviceGetCount = reinterpret_cast<decltype(d->cuDeviceGetCount)>(dlsym(lib, "cuDeviceGetCount"));
-    d->cuDeviceGet = reinterpret_cast<decltype(d->cuDeviceGet)>(dlsym(lib, "cuDeviceGet"));
-    d->cuDevicePrimaryCtxRetain =
-        reinterpret_cast<decltype(d->cuDevicePrimaryCtxRetain)>(dlsym(lib, "cuDevicePrimaryCtxRetain"));
     auto find = [&](auto& slot, const char* name) {
       slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(lib, name));
       return slot != nullptr;
     };
     // The _v2 names are the 64-bit entry points cuda.h maps the plain names to.
-    const bool complete = find(d->cuDeviceGetAttribute, "cuDeviceGetAttribute") &&
+    const bool complete = find(d->cuInit, "cuInit") && find(d->cuDeviceGetCount, "cuDeviceGetCount") &&
+                          find(d->cuDeviceGet, "cuDeviceGet") &&
+                          find(d->cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain") &&
+                          find(d->cuDeviceGetAttribute, "cuDeviceGetAttribute") &&
                           find(d->cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
                           find(d->cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
                           find(d->cuCtxSynchronize, "cuCtxSynchronize") &&
                           find(d->cuStreamSynchronize, "cuStreamSynchronize") &&
                           find(d->cuMemAlloc, "cuMemAlloc_v2") && find(d->cuMemFree, "cuMemFree_v2") &&
                           find(d->cuMemcpyHtoD, "cuMemcpyHtoD_v2") && find(d->cuMemcpyDtoH, "cuMemcpyDtoH_v2");
-    if (!d->cuInit || !d->cuDeviceGetCount || !d->cuDeviceGet || !d->cuDevicePrimaryCtxRetain || !complete) {
+    if (!complete) {
       d->status = Status::unavailable("no CUDA device: libcuda.so.1 lacks the driver API entry points");
       return d;
     }

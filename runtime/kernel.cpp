@@ -23,6 +23,7 @@ const std::string& Kernel::target() const { return impl_->code().target(); }
 const std::string& Kernel::schedule() const { return impl_->code().schedule(); }
 const std::string& Kernel::key() const { return impl_->code().key(); }
 double Kernel::compile_seconds() const { return impl_->code().compile_seconds(); }
+bool Kernel::runs_on_cuda() const { return impl_->code().runs_on_cuda(); }
 
 namespace {
 
@@ -161,13 +162,10 @@ Status Kernel::run(const TensorView& src, const TensorView& weights, const Tenso
   if (bias) CONVJIT_RETURN_IF_ERROR(describe("bias", *bias, {s.c_out}, s.dtype, &b));
   CONVJIT_RETURN_IF_ERROR(describe("dst", dst, to_vector(output_shape(s), 4), s.dtype, &out));
 
-  const bool gpu = impl_->code().runs_on_cuda();
   std::optional<CudaRun> cuda;
-  if (gpu) {
+  if (runs_on_cuda()) {
     CONVJIT_RETURN_IF_ERROR(cuda_device_status());
-    auto runtime = HalideRuntimeLibrary::get(Halide::Target(impl_->code().target()));
-    if (!runtime.ok()) return runtime.status();
-    cuda.emplace((*runtime)->device_calls());
+    cuda.emplace(impl_->code().runtime().device_calls());
     CONVJIT_RETURN_IF_ERROR(cuda->prepare("src", src, &in, false));
     CONVJIT_RETURN_IF_ERROR(cuda->prepare("weights", weights, &w, false));
     if (bias) CONVJIT_RETURN_IF_ERROR(cuda->prepare("bias", *bias, &b, false));

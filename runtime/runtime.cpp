@@ -7,9 +7,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <chrono>
 #include <future>
 #include <list>
@@ -118,7 +115,7 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
       if (handle.ok()) {
         auto entry = find_entry(handle->handle, name);
         if (entry.ok()) {
-          return Produced{std::make_shared<const CompiledKernel>(*handle, *entry, target.to_string(),
+          return Produced{std::make_shared<const CompiledKernel>(*handle, *entry, *runtime, target,
                                                                  stored.schedule, key, seconds_since(start),
                                                                  static_cast<int64_t>(cached->size())),
                           Origin::kDisk};
@@ -145,7 +142,7 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
       } else {
         schedule = default_schedule(*algorithm, target);
       }
-      algorithm.emplace(schedule.lower_and_apply(spec, target));
+      schedule.apply_to(*algorithm, target);
     }));
     CONVJIT_RETURN_IF_ERROR(resolved);
   }
@@ -178,7 +175,7 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
     dlclose(handle);
     return entry.status();
   }
-  return Produced{std::make_shared<const CompiledKernel>(LoadedObject{handle, -1}, *entry, target.to_string(), schedule.describe(),
+  return Produced{std::make_shared<const CompiledKernel>(LoadedObject{handle, -1}, *entry, *runtime, target, schedule.describe(),
                                                          key, seconds_since(start),
                                                          static_cast<int64_t>(bytes->size())),
                   Origin::kCompiled};
@@ -372,18 +369,6 @@ StatusOr<EmitFormat> parse_emit_format(const std::string& text) {
   return Status::invalid_argument("unknown emit format '" + text + "': expected one of stmt, html, asm, object, ptx");
 }
 
-namespace {
-
-Status write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return Status::invalid_argument("cannot write '" + path + "': " + std::strerror(errno));
-  return Status();
-}
-
-}  // namespace
-
 Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitFormat format,
                      const std::string& path, const ScheduleRequest* request) {
   CONVJIT_RETURN_IF_ERROR(validate(spec));
@@ -405,7 +390,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
       }
       schedule = *choice;
     }
-    algorithm = schedule.lower_and_apply(spec, *target);
+    schedule.apply_to(algorithm, *target);
     if (format == EmitFormat::kPtx) {
       auto ptx = generate_ptx(algorithm, *target, name);
       if (!ptx.ok()) {
@@ -413,7 +398,7 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
         return;
       }
       // A comment line (PTX accepts // comments) says what the kernels compute.
-      status = write_text_file(path, "// convjit " + canonical_key(spec) + "\n// schedule " +
+      status = write_whole_file(path, "// convjit " + canonical_key(spec) + "\n// schedule " +
                                          schedule.describe() + "\n// target " + target->to_string() + "\n" + *ptx);
       return;
     }

@@ -47,4 +47,12 @@ StatusOr<std::string> read_whole_file(const std::string& path) {
   return bytes.str();
 }
 
+Status write_whole_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  if (!out) return Status::invalid_argument("cannot write '" + path + "': " + std::strerror(errno));
+  return Status();
+}
+
 }  // namespace convjit

@@ -25,5 +25,7 @@ StatusOr<LoadedObject> load_shared_object(const std::string& bytes, const std::s
 void unload_shared_object(const LoadedObject& object);
 
 StatusOr<std::string> read_whole_file(const std::string& path);
+// Writes `bytes` to `path`, replacing it; the error names the path and the reason.
+Status write_whole_file(const std::string& path, const std::string& bytes);
 
 }  // namespace convjit

@@ -52,10 +52,11 @@ std::string needs_x86_cpu(const Halide::Target& target) {
   return "";
 }
 
-ConvAlgorithm ScheduleChoice::lower_and_apply(const ConvSpec& spec, const Halide::Target& target) const {
-  ConvAlgorithm algorithm = lower(spec, schedule_template->wants_transposed_phases());
+void ScheduleChoice::apply_to(ConvAlgorithm& algorithm, const Halide::Target& target) const {
+  if (schedule_template->wants_transposed_phases() && !algorithm.phase_form) {
+    algorithm = lower(algorithm.spec, /*transposed_phases=*/true);
+  }
   schedule_template->apply(algorithm, target, params);
-  return algorithm;
 }
 
 int floor_pow2(int64_t value) {

@@ -70,8 +70,9 @@ struct ScheduleChoice {
   const ScheduleTemplate* schedule_template = nullptr;
   ScheduleParams params;
   std::string describe() const;  // "name(knob=value,...)"
-  // Lowers `spec` in the form the template schedules, and applies the schedule.
-  ConvAlgorithm lower_and_apply(const ConvSpec& spec, const Halide::Target& target) const;
+  // Applies the schedule to `algorithm` (lowered in the plain form), lowering it
+  // again first when the template schedules another form (the phase form).
+  void apply_to(ConvAlgorithm& algorithm, const Halide::Target& target) const;
 };
 
 // Numbers shared by templates.

@@ -66,6 +66,8 @@ class Kernel {
   const std::string& schedule() const;
   // The cache key: canonical spec, schedule and target.
   const std::string& key() const;
+  // Whether run() executes on a CUDA device (the target has the cuda feature).
+  bool runs_on_cuda() const;
   // Wall time that made this kernel ready, in seconds: compiling it, or loading it
   // from the disk cache.
   double compile_seconds() const;
