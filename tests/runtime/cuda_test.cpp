@@ -20,6 +20,7 @@
 #include "convjit/descriptor.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "layer_cases.h"
 #include "square_conv.h"
 #include "scoped_test_state.h"
 
@@ -54,65 +55,8 @@ PtxasResult run_ptxas(const std::string& ptxas, const std::string& ptx_path, con
   return r;
 }
 
-struct NamedSpec {
-  std::string name;
-  ConvSpec spec;
-};
-
-// Every family and the features that change index arithmetic.
-std::vector<NamedSpec> family_cases() {
-  std::vector<NamedSpec> c;
-  c.push_back({"dense3x3", square_conv(16, 32, 12, 20, 3, 1, 1)});
-  c.back().spec.has_bias = true;
-  c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
-  c.push_back({"first_layer_7x7", square_conv(3, 16, 30, 30, 7, 2, 3)});
-  {
-    ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);
-    s.groups = 2;
-    s.weight_layout = WeightLayout::kGOIHW;
-    c.push_back({"grouped_goihw", s});
-  }
-  {
-    ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
-    s.dilation_h = s.dilation_w = 2;
-    s.conv_mode = ConvMode::kConvolution;
-    s.weight_layout = WeightLayout::kIOHW;
-    c.push_back({"dilated_flipped_iohw", s});
-  }
-  {
-    ConvSpec s = square_conv(16, 16, 8, 8, 3, 1, 1);
-    s.padding_mode = PaddingMode::kReflect;
-    s.dtype = DataType::kFloat16;
-    c.push_back({"reflect_f16", s});
-  }
-  {
-    ConvSpec s = ConvSpec::depthwise(2, 8, 11, 13, 2, 3, 3);
-    s.stride_h = s.stride_w = 2;
-    s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 1;
-    s.weight_layout = WeightLayout::kMIHW;
-    c.push_back({"depthwise_multiplier_mihw", s});
-  }
-  {
-    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
-    s.has_bias = true;
-    c.push_back({"transposed", s});
-  }
-  {
-    ConvSpec s = square_conv(6, 8, 7, 5, 3, 2, 1);
-    s.transposed = true;
-    s.groups = 2;
-    s.output_padding_h = 1;
-    s.weight_layout = WeightLayout::kIOHW;
-    c.push_back({"transposed_grouped_output_padding", s});
-  }
-  c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
-  return c;
-}
-
-std::vector<NamedSpec> benchmark_layers() {
-  std::vector<NamedSpec> layers;
+std::vector<LayerCase> benchmark_layers() {
+  std::vector<LayerCase> layers;
   auto problems = read_problem_file(CONVJIT_SOURCE_DIR "/bench/shapes");
   EXPECT_TRUE(problems.ok()) << problems.status().message();
   if (!problems.ok()) return layers;
@@ -133,7 +77,7 @@ std::string random_point(const ScheduleSpace& space, std::mt19937& rng) {
 
 // Emits PTX for `spec` on each GPU template (defaults and one random point) and
 // checks it with ptxas: capability 8.0 PTX for sm_80 and sm_90, 8.6 for sm_90.
-void check_ptx(const NamedSpec& c, std::mt19937& rng, bool random_points) {
+void check_ptx(const LayerCase& c, std::mt19937& rng, bool random_points) {
   const std::string ptxas = find_ptxas();
   TempDir dir;
   auto spaces = schedule_spaces(c.spec, "host-cuda");
@@ -175,12 +119,12 @@ class PtxChecks : public testing::Test {
 
 TEST_F(PtxChecks, EveryFamilyOnEveryGpuTemplatePassesPtxas) {
   std::mt19937 rng(20261121);
-  for (const NamedSpec& c : family_cases()) check_ptx(c, rng, /*random_points=*/true);
+  for (const LayerCase& c : layer_cases()) check_ptx(c, rng, /*random_points=*/true);
 }
 
 TEST_F(PtxChecks, EveryBenchmarkLayerPassesPtxas) {
   std::mt19937 rng(5);
-  for (const NamedSpec& c : benchmark_layers()) check_ptx(c, rng, /*random_points=*/false);
+  for (const LayerCase& c : benchmark_layers()) check_ptx(c, rng, /*random_points=*/false);
 }
 
 TEST(CudaTargets, HostCudaGetsCapability80AndOtherGpuApisAreRefused) {
@@ -295,7 +239,7 @@ TEST(CudaDevice, EveryGpuTemplateMatchesTheReference) {
   options.tuning_database = "";
   Runtime runtime(options);
   std::mt19937 rng(77);
-  for (const NamedSpec& c : family_cases()) {
+  for (const LayerCase& c : layer_cases()) {
     auto spaces = schedule_spaces(c.spec, "host-cuda");
     ASSERT_TRUE(spaces.ok());
     for (const ScheduleSpace& space : *spaces) {

@@ -13,78 +13,11 @@
 #include "convjit/conv_spec.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "layer_cases.h"
 #include "square_conv.h"
 
 namespace convjit {
 namespace {
-
-struct TemplateCase {
-  const char* name;
-  ConvSpec spec;
-};
-
-// One spec per kind of layer the templates distinguish, with the features that
-// change index arithmetic (layouts, groups, dilation, flips, padding modes, f16).
-std::vector<TemplateCase> cases() {
-  std::vector<TemplateCase> c;
-  c.push_back({"dense3x3_wide", square_conv(8, 16, 12, 20, 3, 1, 1)});
-  c.push_back({"dense3x3_narrow_bias", square_conv(16, 32, 7, 7, 3, 1, 1)});
-  c.back().spec.has_bias = true;
-  c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
-  {
-    ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);
-    s.groups = 2;  // 16 output channels per group: one vector
-    s.weight_layout = WeightLayout::kGOIHW;
-    c.push_back({"grouped_goihw", s});
-  }
-  {
-    ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
-    s.dilation_h = s.dilation_w = 2;
-    s.conv_mode = ConvMode::kConvolution;
-    s.weight_layout = WeightLayout::kIOHW;
-    c.push_back({"dilated_flipped_iohw", s});
-  }
-  {
-    ConvSpec s = square_conv(16, 16, 8, 8, 3, 1, 1);
-    s.padding_mode = PaddingMode::kReflect;
-    s.dtype = DataType::kFloat16;
-    c.push_back({"reflect_f16", s});
-  }
-  {
-    ConvSpec s = ConvSpec::depthwise(1, 8, 11, 13, 2, 3, 3);
-    s.stride_h = s.stride_w = 2;
-    s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 1;
-    s.weight_layout = WeightLayout::kMIHW;
-    c.push_back({"depthwise_mihw", s});
-  }
-  {
-    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
-    s.has_bias = true;
-    c.push_back({"transposed", s});
-  }
-  {
-    // 16 output channels: one full vector, so cpu_channel_blocked and the channel
-    // axis of cpu_transposed_phases apply too; 14 columns, 7 per phase.
-    ConvSpec s = square_conv(8, 16, 5, 7, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
-    s.has_bias = true;
-    c.push_back({"transposed_channel_vector", s});
-  }
-  {
-    ConvSpec s = square_conv(16, 32, 5, 5, 3, 2, 1);
-    s.transposed = true;
-    s.groups = 2;
-    s.output_padding_w = 1;  // 10 columns: even, as cpu_transposed_phases needs
-    s.conv_mode = ConvMode::kConvolution;
-    s.weight_layout = WeightLayout::kIOHW;
-    c.push_back({"transposed_grouped_channel_vector", s});
-  }
-  c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
-  return c;
-}
 
 std::string describe_spec(const ConvSpec& s) {
   std::ostringstream d;
@@ -121,7 +54,7 @@ TEST(ScheduleTemplates, EveryApplicableTemplateMatchesTheReference) {
   Runtime runtime(options);
   std::mt19937 rng(20261121);
   int checked = 0;
-  for (const TemplateCase& c : cases()) {
+  for (const LayerCase& c : layer_cases()) {
     const ConvSpec& s = c.spec;
     ASSERT_TRUE(validate(s).ok()) << c.name << ": " << validate(s).message();
     std::vector<double> src = random_values(input_elements(s), 1), wei = random_values(weight_elements(s), 2),
@@ -198,7 +131,7 @@ TEST(ScheduleTemplates, TinyOutputsMatchTheReference) {
 
 TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
   std::set<std::string> seen;
-  for (const TemplateCase& c : cases()) {
+  for (const LayerCase& c : layer_cases()) {
     auto spaces = schedule_spaces(c.spec, "host");
     ASSERT_TRUE(spaces.ok());
     for (const ScheduleSpace& space : *spaces)

@@ -1,0 +1,90 @@
+// layer_cases: one spec per kind of layer the schedule templates distinguish, with
+// the features that change index arithmetic (layouts, groups, dilation, flips,
+// padding modes, f16, transposed phases, tiny widths). The CPU template tests and the
+// CUDA tests both force every applicable template on each.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "convjit/conv_spec.h"
+#include "square_conv.h"
+
+namespace convjit {
+
+struct LayerCase {
+  std::string name;
+  ConvSpec spec;
+};
+
+inline std::vector<LayerCase> layer_cases() {
+  std::vector<LayerCase> c;
+  c.push_back({"dense3x3_wide", square_conv(8, 16, 12, 20, 3, 1, 1)});
+  c.push_back({"dense3x3_narrow_bias", square_conv(16, 32, 7, 7, 3, 1, 1)});
+  c.back().spec.has_bias = true;
+  c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
+  c.push_back({"first_layer_7x7", square_conv(3, 16, 30, 30, 7, 2, 3)});
+  {
+    ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);
+    s.groups = 2;  // 16 output channels per group: one vector
+    s.weight_layout = WeightLayout::kGOIHW;
+    c.push_back({"grouped_goihw", s});
+  }
+  {
+    ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
+    s.dilation_h = s.dilation_w = 2;
+    s.conv_mode = ConvMode::kConvolution;
+    s.weight_layout = WeightLayout::kIOHW;
+    c.push_back({"dilated_flipped_iohw", s});
+  }
+  {
+    ConvSpec s = square_conv(16, 16, 8, 8, 3, 1, 1);
+    s.padding_mode = PaddingMode::kReflect;
+    s.dtype = DataType::kFloat16;
+    c.push_back({"reflect_f16", s});
+  }
+  {
+    ConvSpec s = ConvSpec::depthwise(2, 8, 11, 13, 2, 3, 3);
+    s.stride_h = s.stride_w = 2;
+    s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = 1;
+    s.weight_layout = WeightLayout::kMIHW;
+    c.push_back({"depthwise_multiplier_mihw", s});
+  }
+  {
+    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
+    s.transposed = true;
+    s.weight_layout = WeightLayout::kIOHW;
+    s.has_bias = true;
+    c.push_back({"transposed", s});
+  }
+  {
+    // 16 output channels: one full vector, so cpu_channel_blocked and the channel
+    // axis of cpu_transposed_phases apply too; 14 columns, 7 per phase.
+    ConvSpec s = square_conv(8, 16, 5, 7, 4, 2, 1);
+    s.transposed = true;
+    s.weight_layout = WeightLayout::kIOHW;
+    s.has_bias = true;
+    c.push_back({"transposed_channel_vector", s});
+  }
+  {
+    ConvSpec s = square_conv(16, 32, 5, 5, 3, 2, 1);
+    s.transposed = true;
+    s.groups = 2;
+    s.output_padding_w = 1;  // 10 columns: even, as cpu_transposed_phases needs
+    s.conv_mode = ConvMode::kConvolution;
+    s.weight_layout = WeightLayout::kIOHW;
+    c.push_back({"transposed_grouped_channel_vector", s});
+  }
+  {
+    ConvSpec s = square_conv(6, 8, 7, 5, 3, 2, 1);
+    s.transposed = true;
+    s.groups = 2;
+    s.output_padding_h = 1;
+    s.weight_layout = WeightLayout::kIOHW;
+    c.push_back({"transposed_grouped_output_padding", s});
+  }
+  c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
+  return c;
+}
+
+}  // namespace convjit
