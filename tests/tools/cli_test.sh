@@ -402,6 +402,19 @@ expect_error_naming 2 "missing DESCRIPTOR or --batch" tune --budget 1 --db "$DB"
 expect_error_naming 1 "no-such.jsonl" tune --import "$WORK/no-such.jsonl" --db "$DB"
 expect_error_naming 2 "--threads '0'" bench "$D" --threads 0 --no-onednn
 expect_error_naming 2 "--threads '1,x'" bench "$D" --threads 1,x --no-onednn
+# CUDA targets: bad combinations name the rule; without a GPU, running says what is missing.
+expect_error_naming 2 "--threads does not apply to a CUDA target" bench "$D" --target host-cuda --threads 1
+expect_error_naming 1 "the only GPU API supported is CUDA" compile "$D" --target host-opencl --emit ptx -o "$WORK/k.ptx"
+expect_error_naming 1 "PTX needs a CUDA target" compile "$D" --emit ptx -o "$WORK/k.ptx"
+if [ ! -e /dev/nvidia0 ]; then
+  expect_error_naming 1 "no CUDA device" bench "$D" --target host-cuda --repeat 1
+  # tune prints its progress lines on stderr first; its last line is the error.
+  checks=$((checks + 1))
+  run_convjit tune "$D" --target host-cuda --budget 1 --db "$DB"
+  if [ "$rc" -ne 1 ] || ! tail -n 1 "$WORK/stderr" | grep -q "^convjit: error: no CUDA device"; then
+    fail "convjit tune --target host-cuda without a GPU: exit $rc, stderr: $(cat "$WORK/stderr")"
+  fi
+fi
 expect_error_naming 2 "--repeat '0'" bench "$D" --repeat 0 --no-onednn
 expect_error_naming 2 "missing DESCRIPTOR or --batch" bench --no-onednn
 expect_help tune --help
