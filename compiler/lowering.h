@@ -51,6 +51,17 @@ struct ConvAlgorithm {
   Halide::Func phase_accumulator;
   Halide::Var q{"q"}, phase{"phase"};
 
+  // Only in the GEMM form (compiler/gemm_lowering.h): the sums come from an extern
+  // matrix-multiply stage instead of `accumulator` (then undefined).
+  bool gemm_form = false;
+  // im2col: gemm_columns(x, y, k, n) is the input value output position (x, y) of
+  // image n multiplies with row k of the weight matrix; undefined when the GEMM
+  // reads the input itself (1x1, stride 1, no padding).
+  Halide::Func gemm_columns;
+  // The extern stage's result (x, y, c, n): float32 sums, or the output itself when
+  // no bias is added (then `output` is this Func).
+  Halide::Func gemm_product;
+
   // The pipeline's arguments in call order: input, weights, [bias].
   std::vector<Halide::Argument> arguments() const;
 };

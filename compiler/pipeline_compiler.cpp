@@ -77,6 +77,11 @@ StatusOr<std::string> generate_ptx(const ConvAlgorithm& algorithm, const Halide:
       }
     }
   }));
+  if (ptx.empty() && algorithm.gemm_form) {
+    return Status::invalid_argument(function_name +
+                                    ": no PTX: cuBLAS computes this kernel entirely (its GEMM reads the input "
+                                    "in place and no bias kernel follows), so Halide generates no GPU code for it");
+  }
   if (ptx.empty()) return Status::internal(function_name + ": Halide generated no GPU kernel (schedule has no GPU loops)");
   return ptx;
 }

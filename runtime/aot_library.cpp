@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -17,6 +18,7 @@
 
 #include "Halide.h"
 #include "code_fingerprint.h"
+#include "conv_gemm_bridge_object.h"
 #include "convjit/runtime.h"
 #include "convjit/tuning_database.h"
 #include "schedule_templates.h"
@@ -592,6 +594,12 @@ Status generate_aot_library(const AotOptions& options) {
       Halide::compile_standalone_runtime(runtime_object, runtime_target);
     }));
     objects.push_back(runtime_object);
+  }
+  if (std::any_of(targets.begin(), targets.end(), [](const Halide::Target& t) { return is_gpu_target(t); })) {
+    // gpu_cublas kernels (tuned choices) call the GEMM form's extern stage.
+    const std::string bridge_object = (temp_dir / "obj" / "conv_gemm_bridge.o").string();
+    CONVJIT_RETURN_IF_ERROR(write_whole_file(bridge_object, conv_gemm_bridge_object()));
+    objects.push_back(bridge_object);
   }
   const std::string header = (temp_dir / "include" / (options.name + ".h")).string();
   CONVJIT_RETURN_IF_ERROR(write_whole_file(header, header_text(options.name, entries, target_strings)));

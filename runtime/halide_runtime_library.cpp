@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "code_fingerprint.h"
+#include "conv_gemm_bridge_object.h"
 #include "cuda_device.h"
 #include "pipeline_compiler.h"
 #include "shared_object_loader.h"
@@ -108,6 +109,7 @@ StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& 
   auto scratch = ScratchDirectory::create();
   if (!scratch.ok()) return scratch.status();
   const std::string object = scratch->file("halide_runtime.o");
+  const std::string bridge = scratch->file("conv_gemm_bridge.o");
   const std::string library = scratch->file("halide_runtime.so");
   {
     std::lock_guard<std::mutex> compile_lock(halide_compile_mutex());
@@ -115,7 +117,9 @@ StatusOr<HalideRuntimeLibrary*> HalideRuntimeLibrary::get(const Halide::Target& 
       Halide::compile_standalone_runtime(object, runtime_target);
     }));
   }
-  CONVJIT_RETURN_IF_ERROR(link_shared_object({object}, library));
+  // The GEMM form's extern stage lives beside the runtime it calls into.
+  CONVJIT_RETURN_IF_ERROR(write_whole_file(bridge, conv_gemm_bridge_object()));
+  CONVJIT_RETURN_IF_ERROR(link_shared_object({object, bridge}, library));
   if (disk_cache) {
     auto bytes = read_whole_file(library);
     if (bytes.ok()) {

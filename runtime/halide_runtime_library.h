@@ -4,7 +4,9 @@
 // Kernels are compiled with Halide's NoRuntime feature, so their halide_* symbols
 // stay undefined; this library compiles Halide's standalone runtime once per
 // process, links it into a shared object and loads it with RTLD_GLOBAL before any
-// kernel, so every kernel binds to the same thread pool. Thread-safe.
+// kernel, so every kernel binds to the same thread pool. It also holds
+// convjit_conv_gemm, the extern stage of GEMM-form kernels (conv_gemm_bridge.cpp).
+// Thread-safe.
 #pragma once
 
 #include <mutex>

@@ -30,7 +30,7 @@ class CpuTransposedPhasesTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_transposed_phases"; }
 
-  bool wants_transposed_phases() const override { return true; }
+  AlgorithmForm form() const override { return AlgorithmForm::kTransposedPhases; }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
     if (std::string why = needs_x86_cpu(target); !why.empty()) return why;

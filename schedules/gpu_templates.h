@@ -12,6 +12,8 @@ namespace convjit {
 
 const ScheduleTemplate& gpu_tiled_template();
 const ScheduleTemplate& gpu_staged_template();
+// Not a Halide loop nest for the sums: cuBLAS (the GEMM form), a tuning candidate.
+const ScheduleTemplate& gpu_cublas_template();
 
 // CUDA limits that hold on every device Halide 14 targets (capability 3.0 to 8.6
 // and, through the driver's JIT, newer): threads per block, and static shared

@@ -2,6 +2,7 @@
 #include "schedule_template.h"
 
 #include "cpu_templates.h"
+#include "gemm_lowering.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -53,8 +54,15 @@ std::string needs_x86_cpu(const Halide::Target& target) {
 }
 
 void ScheduleChoice::apply_to(ConvAlgorithm& algorithm, const Halide::Target& target) const {
-  if (schedule_template->wants_transposed_phases() && !algorithm.phase_form) {
-    algorithm = lower(algorithm.spec, /*transposed_phases=*/true);
+  switch (schedule_template->form()) {
+    case ScheduleTemplate::AlgorithmForm::kPlain:
+      break;
+    case ScheduleTemplate::AlgorithmForm::kTransposedPhases:
+      if (!algorithm.phase_form) algorithm = lower(algorithm.spec, /*transposed_phases=*/true);
+      break;
+    case ScheduleTemplate::AlgorithmForm::kGemm:
+      if (!algorithm.gemm_form) algorithm = lower_as_gemm(algorithm.spec, target.has_feature(Halide::Target::CUDA));
+      break;
   }
   schedule_template->apply(algorithm, target, params);
 }

@@ -60,9 +60,14 @@ class ScheduleTemplate {
   // The heuristic choice: good without tuning on common layers.
   virtual ScheduleParams defaults(const ConvAlgorithm& algorithm, const Halide::Target& target) const = 0;
   virtual void apply(ConvAlgorithm& algorithm, const Halide::Target& target, const ScheduleParams& params) const = 0;
-  // Whether apply() needs the phase form of a transposed convolution
-  // (lower(spec, true)); applicability, knobs and defaults use the plain form.
-  virtual bool wants_transposed_phases() const { return false; }
+  // The form of the algorithm apply() schedules; applicability, knobs and defaults
+  // see the plain form.
+  enum class AlgorithmForm {
+    kPlain,             // lower(spec)
+    kTransposedPhases,  // lower(spec, true): a transposed convolution by column phase
+    kGemm,              // lower_as_gemm(spec, ...): im2col and an extern GEMM
+  };
+  virtual AlgorithmForm form() const { return AlgorithmForm::kPlain; }
 };
 
 // A template and a point of its space: what a kernel is compiled with.
@@ -71,7 +76,7 @@ struct ScheduleChoice {
   ScheduleParams params;
   std::string describe() const;  // "name(knob=value,...)"
   // Applies the schedule to `algorithm` (lowered in the plain form), lowering it
-  // again first when the template schedules another form (the phase form).
+  // again first when the template schedules another form.
   void apply_to(ConvAlgorithm& algorithm, const Halide::Target& target) const;
 };
 

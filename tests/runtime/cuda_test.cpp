@@ -19,6 +19,7 @@
 #include "convjit/conv_spec.h"
 #include "convjit/descriptor.h"
 #include "convjit/runtime.h"
+#include "gemm_lowering.h"
 #include "reference_conv.h"
 #include "layer_cases.h"
 #include "square_conv.h"
@@ -96,6 +97,13 @@ void check_ptx(const LayerCase& c, std::mt19937& rng, bool random_points) {
         const std::string label = c.name + " " + space.template_name + "(" + params + ") " + target;
         const std::string path = dir.path() + "/kernel.ptx";
         const Status emitted = Runtime::global().emit(c.spec, target, EmitFormat::kPtx, path, &request);
+        if (space.template_name == "gpu_cublas" && gemm_reads_input_directly(c.spec) && !c.spec.has_bias) {
+          // cuBLAS alone: no Halide GPU code, and emit says so.
+          EXPECT_FALSE(emitted.ok()) << label;
+          EXPECT_NE(emitted.message().find("cuBLAS computes this kernel entirely"), std::string::npos)
+              << label << ": " << emitted.message();
+          continue;
+        }
         ASSERT_TRUE(emitted.ok()) << label << ": " << emitted.message();
         for (const std::string& arch : arches) {
           const PtxasResult r = run_ptxas(ptxas, path, arch);
@@ -229,6 +237,55 @@ TEST(CudaTargets, KernelCompilesWithoutADeviceAndRunningSaysWhatIsMissing) {
   } else {
     EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.message();
     EXPECT_NE(st.message().find("no CUDA device"), std::string::npos) << st.message();
+  }
+}
+
+TEST(CudaTargets, CublasKernelLoadsAgainstTheBridgeAndRunningSaysWhatIsMissing) {
+  // Loading resolves the kernel's call to convjit_conv_gemm in the process's Halide
+  // runtime library, where the bridge object is linked.
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  options.tuning_database = "";
+  Runtime runtime(options);
+  ConvSpec s = square_conv(8, 12, 9, 9, 3, 1, 1);
+  s.has_bias = true;
+  for (const char* params : {"columns_layout=0,threads=128", "columns_layout=1,threads=64"}) {
+    auto kernel = runtime.get_kernel(s, "host-cuda", ScheduleRequest{"gpu_cublas", params});
+    ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+    EXPECT_EQ(kernel->schedule(), std::string("gpu_cublas(") + params + ")");
+    Status st;
+    const double error = run_against_reference(*kernel, s, &st);
+    if (st.ok()) {
+      EXPECT_LE(error, 1e-4) << params;
+    } else {
+      EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.message();
+    }
+  }
+  // Where cuBLAS does everything (1x1, no padding, no bias) the kernel has no GPU
+  // loops of its own but runs the same way.
+  auto pointwise = runtime.get_kernel(square_conv(8, 12, 9, 9, 1, 1, 0), "host-cuda",
+                                      ScheduleRequest{"gpu_cublas", "columns_layout=0,threads=128"});
+  ASSERT_TRUE(pointwise.ok()) << pointwise.status().message();
+  // Not a default: the tuner weighs cuBLAS against the Halide kernels.
+  auto by_default = runtime.get_kernel(square_conv(8, 12, 9, 9, 1, 1, 0), "host-cuda");
+  ASSERT_TRUE(by_default.ok());
+  EXPECT_EQ(by_default->schedule().rfind("gpu_cublas", 0), std::string::npos) << by_default->schedule();
+}
+
+TEST(CudaTargets, CublasSaysWhyItDoesNotApply) {
+  ConvSpec transposed = square_conv(8, 4, 5, 5, 4, 2, 1);
+  transposed.transposed = true;
+  transposed.weight_layout = WeightLayout::kIOHW;
+  for (const ConvSpec& s : {transposed, ConvSpec::depthwise(1, 8, 9, 9, 1, 3, 3)}) {
+    auto spaces = schedule_spaces(s, "host-cuda");
+    ASSERT_TRUE(spaces.ok());
+    bool found = false;
+    for (const ScheduleSpace& space : *spaces) {
+      if (space.template_name != "gpu_cublas") continue;
+      found = true;
+      EXPECT_NE(space.not_applicable, "");
+    }
+    EXPECT_TRUE(found);
   }
 }
 

@@ -93,6 +93,8 @@ if "$convjit" aot --batch "$example/layers" --target host-cuda,host --name demo_
    cmake --build "$work/cuda/consumer" > "$work/cuda/build.log" 2>&1; then
   check; [[ $(grep -ac '^\.target sm_80' "$cuda_lib/lib/libdemo_kernels.a") -eq 3 ]] ||
     fail "expected the PTX of 3 kernels (.target sm_80) in the archive"
+  check; nm -A "$cuda_lib/lib/libdemo_kernels.a" 2> /dev/null | grep -q " T convjit_conv_gemm$" ||
+    fail "the archive lacks the cuBLAS bridge (convjit_conv_gemm) that tuned gpu_cublas kernels call"
   check; grep -q "cuda_capability_80" "$cuda_lib/include/demo_kernels.h" || fail "the header does not list the CUDA target"
   check; grep -q "demo_kernels_set_cuda_context" "$cuda_lib/include/demo_kernels.h" || fail "no set_cuda_context"
   "$work/cuda/consumer/aot_consumer" > "$work/cuda.out" 2>&1 || fail "the CUDA-target consumer failed: $(cat "$work/cuda.out")"
