@@ -126,7 +126,7 @@ std::string cache_usage() {
 
 std::string compile_usage() {
   return "usage: convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE\n"
-         "                       [--target host]\n"
+         "                       [--target host] [--schedule SCHEDULE]\n"
          "\n"
          "Writes what Halide generates for the convolution.\n"
          "\n"
@@ -134,6 +134,9 @@ std::string compile_usage() {
          "  -o FILE        output file (written to a temporary file, then renamed)\n"
          "  --target T     'host' (default), 'host-cuda' (PTX for capability 8.0; no GPU\n"
          "                 needed to compile) or a Halide target string\n"
+         "  --schedule S   a schedule template instead of the default: 'NAME' (its\n"
+         "                 defaults) or 'NAME(knob=value,...)' with every knob, as\n"
+         "                 'convjit info' lists them, e.g. 'gpu_cublas(columns_layout=1,threads=64)'\n"
          "\n" +
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }

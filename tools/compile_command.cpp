@@ -1,8 +1,10 @@
-// `convjit compile`: writes what Halide generates for one problem (stmt, html, assembly
-// or an object file) through the runtime's emit().
+// `convjit compile`: writes what Halide generates for one problem (stmt, html, assembly,
+// an object file or PTX) through the runtime's emit(), with the default schedule or
+// one named by --schedule.
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "atomic_file.h"
 #include "command_line.h"
@@ -11,11 +13,37 @@
 #include "convjit/runtime.h"
 
 namespace convjit {
+namespace {
+
+// --schedule: 'NAME' (the template's heuristic defaults for this spec) or
+// 'NAME(knob=value,...)'; the runtime checks the knobs against the template.
+StatusOr<ScheduleRequest> parse_schedule_option(const std::string& text, const ConvSpec& spec,
+                                                const std::string& target) {
+  const size_t open = text.find('(');
+  if (open != std::string::npos) {
+    if (text.back() != ')' || open == 0) {
+      return Status::invalid_argument("--schedule '" + text + "': expected NAME or NAME(knob=value,...)");
+    }
+    return ScheduleRequest{text.substr(0, open), text.substr(open + 1, text.size() - open - 2)};
+  }
+  auto spaces = schedule_spaces(spec, target);
+  if (!spaces.ok()) return spaces.status();
+  for (const ScheduleSpace& space : *spaces) {
+    if (space.template_name != text) continue;
+    if (!space.not_applicable.empty()) {
+      return Status::invalid_argument("--schedule " + text + " does not apply: " + space.not_applicable);
+    }
+    return ScheduleRequest{text, space.defaults};
+  }
+  return Status::invalid_argument("--schedule: unknown schedule template '" + text + "' (convjit info lists them)");
+}
+
+}  // namespace
 
 int compile_command(const std::vector<std::string>& args) {
   RoutedArguments routed;
   CommandError error;
-  if (!route_arguments("compile", args, {{"--emit", true}, {"-o", true}, {"--target", true}},
+  if (!route_arguments("compile", args, {{"--emit", true}, {"-o", true}, {"--target", true}, {"--schedule", true}},
                        &routed, &error)) {
     return report_error(error);
   }
@@ -39,11 +67,18 @@ int compile_command(const std::vector<std::string>& args) {
 
   StatusOr<Problem> problem = parse_problem(routed.problem_tokens);
   if (!problem.ok()) return report_error(problem.status());
+  std::optional<ScheduleRequest> schedule;
+  if (routed.options.count("--schedule")) {
+    auto parsed = parse_schedule_option(routed.options["--schedule"], problem->spec, target);
+    if (!parsed.ok()) return report_error(parsed.status());
+    schedule = *parsed;
+  }
 
   // Halide writes the temporary file; only a complete one is renamed onto -o.
   StatusOr<AtomicFile> out = AtomicFile::create(routed.options["-o"]);
   if (!out.ok()) return report_error(out.status());
-  Status emitted = Runtime::global().emit(problem->spec, target, *format, out->temp_path());
+  Status emitted = Runtime::global().emit(problem->spec, target, *format, out->temp_path(),
+                                         schedule ? &*schedule : nullptr);
   if (!emitted.ok()) return report_error(emitted);
   // An emitter that wrote somewhere else would otherwise leave an empty -o file.
   struct stat st;

@@ -258,6 +258,17 @@ run_convjit compile "$D" --emit stmt -o out/k.stmt
 if [ "$rc" -ne 0 ]; then fail "compile --emit stmt: exit $rc: $(cat "$WORK/stderr")"; fi
 if [ ! -s out/k.stmt ]; then fail "compile --emit stmt: out/k.stmt is missing or empty"; fi
 if [ -n "$(find out -name '.*.tmp-*')" ]; then fail "compile left temporary files in out/"; fi
+# --schedule: a template by name (its defaults) or with every knob; the stmt names it.
+for schedule in cpu_channel_vectorized 'gpu_cublas(columns_layout=1,threads=64)'; do
+  checks=$((checks + 1))
+  target=host; [[ $schedule == gpu_* ]] && target=host-cuda
+  run_convjit compile "$D" --target "$target" --schedule "$schedule" --emit stmt -o out/s.stmt
+  if [ "$rc" -ne 0 ]; then
+    fail "compile --schedule $schedule: exit $rc: $(cat "$WORK/stderr")"
+  elif [[ $schedule == gpu_cublas* ]] && ! grep -aq "convjit_conv_gemm" out/s.stmt; then
+    fail "compile --schedule $schedule: the stmt does not call the cuBLAS stage"
+  fi
+done
 
 # ---- cache --------------------------------------------------------------------------
 # A cache of its own: one run stores one kernel (and the Halide runtime) in it.
@@ -406,6 +417,12 @@ expect_error_naming 2 "--threads '1,x'" bench "$D" --threads 1,x --no-onednn
 expect_error_naming 2 "--threads does not apply to a CUDA target" bench "$D" --target host-cuda --threads 1
 expect_error_naming 1 "the only GPU API supported is CUDA" compile "$D" --target host-opencl --emit ptx -o "$WORK/k.ptx"
 expect_error_naming 1 "PTX needs a CUDA target" compile "$D" --emit ptx -o "$WORK/k.ptx"
+# compile --schedule: the template, its applicability and its knobs are checked.
+expect_error_naming 1 "unknown schedule template 'nope'" compile "$D" --schedule nope --emit stmt -o "$WORK/s.stmt"
+expect_error_naming 1 "does not apply" compile "$D" --schedule gpu_tiled --emit stmt -o "$WORK/s.stmt"
+expect_error_naming 1 "columns_layout=7 is not one of the values" compile "$D" --target host-cuda \
+  --schedule 'gpu_cublas(columns_layout=7,threads=64)' --emit stmt -o "$WORK/s.stmt"
+expect_error_naming 1 "expected NAME or NAME(knob=value,...)" compile "$D" --schedule 'cpu_channel_vectorized(' --emit stmt -o "$WORK/s.stmt"
 if [ ! -e /dev/nvidia0 ]; then
   expect_error_naming 1 "no CUDA device" bench "$D" --target host-cuda --repeat 1
   # tune prints its progress lines on stderr first; its last line is the error.
