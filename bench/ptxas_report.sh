@@ -3,8 +3,11 @@
 # with its default GPU schedule and prints what ptxas reports per kernel (registers,
 # spills, stack, barriers) for one architecture. No GPU needed.
 #
-# usage: bench/ptxas_report.sh [SHAPES] [ARCH] [TARGET]
-#   defaults: bench/shapes, sm_90, host-cuda (PTX for capability 8.0)
+# usage: [SCHEDULE=NAME] bench/ptxas_report.sh [SHAPES] [ARCH] [TARGET]
+#   defaults: bench/shapes, sm_90, host-cuda (PTX for capability 8.0); SCHEDULE names a
+#   template to use at its defaults instead of the default schedule (e.g. gpu_cublas:
+#   its im2col and bias kernels; a layer it does not apply to, or one cuBLAS computes
+#   alone, gets a row saying so).
 # Needs build/tools/convjit (or $CONVJIT) and ptxas (/usr/local/cuda/bin or $PTXAS).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +24,13 @@ while IFS= read -r line; do
   [[ -z "${line// }" || "$line" == \#* ]] && continue
   eval "set -- $line"
   name=$(printf '%s\n' "$line" | sed -n 's/.*n"\([^"]*\)".*/\1/p')
-  "$convjit" compile "$@" --target "$target" --emit ptx -o "$work/k.ptx"
+  if ! "$convjit" compile "$@" --target "$target" --emit ptx -o "$work/k.ptx" \
+       ${SCHEDULE:+--schedule "$SCHEDULE"} 2> "$work/err"; then
+    why=$(sed 's/^convjit: error: //; s/^convjit_[0-9a-f]*: //; s/|/\\|/g' "$work/err")
+    grep -q "cuBLAS computes this kernel entirely" "$work/err" && why="no Halide kernel: cuBLAS reads the input in place"
+    printf '| %s | %s | 0 | | | | |\n' "$name" "$why"
+    continue
+  fi
   schedule=$(sed -n 's|^// schedule ||p' "$work/k.ptx")
   report=$("$ptxas" -v -arch="$arch" "$work/k.ptx" -o /dev/null 2>&1)
   kernels=$(grep -c "Compiling entry function" <<<"$report")
