@@ -46,7 +46,7 @@ class GpuCublasTemplate final : public ScheduleTemplate {
     const bool has_columns = !gemm_reads_input_directly(a.spec);
     return {
         {"columns_layout", has_columns ? std::vector<int>{0, 1} : std::vector<int>{0},
-         "im2col matrix stored 0: position-major (cuBLAS reads it as is), 1: row-major (transposed)"},
+         "im2col matrix stored with 0: x innermost (cuBLAS reads it as is), 1: the weight row k innermost (read transposed)"},
         {"threads", {64, 128, 256}, "threads per block of the im2col and bias kernels"},
     };
   }
