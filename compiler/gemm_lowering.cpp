@@ -94,9 +94,7 @@ ConvAlgorithm lower_as_gemm(const ConvSpec& spec, bool on_cuda) {
   } else {
     a.output = a.gemm_product;
   }
-  const auto out_shape = output_shape(s);
-  for (int d = 0; d < 4; ++d) a.output.output_buffer().dim(d).set_bounds(0, static_cast<int>(out_shape[3 - d]));
-  a.output.output_buffer().dim(0).set_stride(1);
+  pin_output_shape(a);
   return a;
 }
 

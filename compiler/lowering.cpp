@@ -142,7 +142,6 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
   a.weights = ImageParam(type, weight_rank(s), "weights");
   const auto in_shape = input_shape(s);
   const auto w_shape = weight_shape(s);
-  const auto out_shape = output_shape(s);
   pin_shape([&](int d) { return a.input.dim(d); }, in_shape.data(), 4);
   pin_shape([&](int d) { return a.weights.dim(d); }, w_shape.data(), weight_rank(s));
   if (s.has_bias) {
@@ -219,8 +218,13 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
 
   a.output = Func("output");
   a.output(x, y, c, n) = Halide::cast(type, a.accumulator(x, y, c, n));
-  pin_shape([&](int d) { return a.output.output_buffer().dim(d); }, out_shape.data(), 4);
+  pin_output_shape(a);
   return a;
+}
+
+void pin_output_shape(ConvAlgorithm& a) {
+  const auto out_shape = output_shape(a.spec);
+  pin_shape([&](int d) { return a.output.output_buffer().dim(d); }, out_shape.data(), 4);
 }
 
 }  // namespace convjit

@@ -71,4 +71,8 @@ struct ConvAlgorithm {
 // horizontal stride above 1 (ignored for other specs).
 ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false);
 
+// Pins `algorithm.output`'s buffer to the spec's output shape with a unit innermost
+// stride, as lower() does; for forms that define another output Func.
+void pin_output_shape(ConvAlgorithm& algorithm);
+
 }  // namespace convjit
