@@ -19,14 +19,8 @@ using Halide::Var;
 // (the pure loops of a point-wise stage: consecutive threads take consecutive
 // points of the innermost stored dimension, so loads and stores coalesce).
 void one_thread_per_point(Halide::Func f, const std::vector<Var>& loop_order, int threads) {
-  Var fused = loop_order[0];
-  for (size_t d = 1; d < loop_order.size(); ++d) {
-    Var next("fused_" + std::to_string(d));
-    f.fuse(fused, loop_order[d], next);
-    fused = next;
-  }
   Var block("block"), thread("thread");
-  f.gpu_tile(fused, block, thread, threads, Halide::TailStrategy::GuardWithIf);
+  f.gpu_tile(fuse_loops(f, loop_order), block, thread, threads, Halide::TailStrategy::GuardWithIf);
 }
 
 class GpuCublasTemplate final : public ScheduleTemplate {

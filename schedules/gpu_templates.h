@@ -24,6 +24,9 @@ constexpr int64_t kGpuMaxSharedBytes = 48 * 1024;
 // True for targets whose kernels run through Halide's CUDA runtime.
 bool is_cuda_target(const Halide::Target& target);
 
+// Fuses the pure loops of `f`, given innermost first, into one loop and returns it.
+Halide::Var fuse_loops(Halide::Func f, const std::vector<Halide::Var>& innermost_first);
+
 // Lays the loops of a Func that a whole block computes together (a staged tile)
 // over the block's threads: all its dimensions are fused into one and spread over
 // threads shaped (threads_x, threads_y, threads_z), the block's own shape, so
