@@ -50,7 +50,7 @@ int fail(const char* message) {
   return -1;
 }
 
-// ---- The plan: one strided-batched GEMM per call of `run` -------------------------
+// ---- The plan: the strided-batched GEMM calls of one run ---------------------------
 
 // Column-major C = op(A) * B over `batch` matrices, each at its own stride; offsets
 // and strides in elements of each buffer's type.
@@ -72,6 +72,38 @@ struct Operands {
 int64_t offset_of(const halide_buffer_t* b, int dim, int64_t coordinate) {
   return (coordinate - b->dim[dim].min) * static_cast<int64_t>(b->dim[dim].stride);
 }
+
+// All the GEMM calls of one stage run: one per image (and row, when rows are apart),
+// batched over groups; with one group and merged rows, a single call batched over
+// images. `base` holds what every call shares.
+struct Plan {
+  GemmCall base;
+  int call_count = 0, rows = 1;
+  bool batched_images = false;
+  int images = 1, groups = 1;
+  int64_t a_first = 0;                 // the first image's first row in the columns
+  int64_t a_row_stride = 0, a_image_stride = 0, c_row_stride = 0, c_image_stride = 0;
+  int64_t a_group_stride = 0, b_group_stride = 0, c_group_stride = 0;
+
+  GemmCall call(int i) const {
+    GemmCall g = base;
+    const int image = batched_images ? 0 : i / rows, row = batched_images ? 0 : i % rows;
+    g.a_offset = a_first + row * a_row_stride + image * a_image_stride;
+    g.c_offset = row * c_row_stride + image * c_image_stride;
+    if (batched_images) {
+      g.batch = images;
+      g.a_batch_stride = a_image_stride;
+      g.b_batch_stride = 0;
+      g.c_batch_stride = c_image_stride;
+    } else {
+      g.batch = groups;
+      g.a_batch_stride = a_group_stride;
+      g.b_batch_stride = b_group_stride;
+      g.c_batch_stride = c_group_stride;
+    }
+    return g;
+  }
+};
 
 // ---- Host execution: the reference semantics of a GemmCall ---------------------
 
@@ -132,7 +164,7 @@ void store(halide_buffer_t* b, int64_t index, float value) {
   }
 }
 
-int run_on_host(const Operands& o, const GemmCall& g) {
+void run_call_on_host(const Operands& o, const GemmCall& g) {
   for (int b = 0; b < g.batch; ++b) {
     const int64_t a0 = g.a_offset + b * g.a_batch_stride, b0 = g.b_offset + b * g.b_batch_stride;
     const int64_t c0 = g.c_offset + b * g.c_batch_stride;
@@ -148,6 +180,13 @@ int run_on_host(const Operands& o, const GemmCall& g) {
       }
     }
   }
+}
+
+int run_on_host(const Operands& o, const Plan& plan) {
+  if (o.out->host == nullptr || o.columns->host == nullptr || o.weights->host == nullptr) {
+    return fail("convjit_conv_gemm: the host form was given a buffer without host memory");
+  }
+  for (int i = 0; i < plan.call_count; ++i) run_call_on_host(o, plan.call(i));
   return 0;
 }
 
@@ -274,7 +313,7 @@ int move_to_device(const Operands& o) {
   return 0;
 }
 
-int run_on_device(const Operands& o, const GemmCall* calls, int count) {
+int run_on_device(const Operands& o, const Plan& plan) {
   pthread_once(&cublas_once, load_cublas);
   if (cublas.error) return fail(cublas.error);
   if (int moved = move_to_device(o); moved != 0) return moved;
@@ -300,8 +339,8 @@ int run_on_device(const Operands& o, const GemmCall* calls, int count) {
       const float one = 1.0f, zero = 0.0f;
       const int type_a = data_type(o.columns), type_c = data_type(o.out);
       const int a_bytes = o.columns->type.bytes(), b_bytes = o.weights->type.bytes(), c_bytes = o.out->type.bytes();
-      for (int i = 0; result == 0 && i < count; ++i) {
-        const GemmCall& g = calls[i];
+      for (int i = 0; result == 0 && i < plan.call_count; ++i) {
+        const GemmCall g = plan.call(i);
         CublasStatus status = cublas.gemm(
             handle, g.transpose_a ? kCublasOpT : kCublasOpN, kCublasOpN, g.m, g.n, g.k, &one,
             device_pointer(o.columns) + g.a_offset * a_bytes, type_a, g.lda, g.a_batch_stride,
@@ -316,10 +355,11 @@ int run_on_device(const Operands& o, const GemmCall* calls, int count) {
     cublas.pop_context(&popped);
   }
   halide_cuda_release_context(nullptr);
+  if (result == 0) o.out->flags |= halide_buffer_flag_device_dirty;
   return result;
 }
 
-// ---- Bounds queries and the plan ---------------------------------------------------
+// ---- Bounds queries and the entry point --------------------------------------------
 
 bool is_bounds_query(const halide_buffer_t* b) { return b->host == nullptr && b->device == 0; }
 
@@ -368,58 +408,30 @@ extern "C" int convjit_conv_gemm(halide_buffer_t* columns, halide_buffer_t* weig
   if (od[0].stride != 1) return fail("convjit_conv_gemm: the output needs a unit stride along x");
   const bool merge_rows = cd[1].stride == width * a_position_stride && od[1].stride == width;
 
-  GemmCall base;
-  base.transpose_a = !a_along_p;
-  base.m = merge_rows ? width * height : width;
-  base.n = cog;
-  base.k = k;
-  base.lda = a_along_p ? cd[2].stride : a_position_stride;
-  base.ldb = wd[3].stride;
-  base.ldc = od[2].stride;
+  Plan plan;
+  plan.base.transpose_a = !a_along_p;
+  plan.base.m = merge_rows ? width * height : width;
+  plan.base.n = cog;
+  plan.base.k = k;
+  plan.base.lda = a_along_p ? cd[2].stride : a_position_stride;
+  plan.base.ldb = wd[3].stride;
+  plan.base.ldc = od[2].stride;
+  plan.rows = merge_rows ? 1 : height;
+  plan.batched_images = groups == 1 && merge_rows;
+  plan.call_count = plan.batched_images ? 1 : images * plan.rows;
+  plan.images = images;
+  plan.groups = groups;
+  plan.a_first = offset_of(columns, 0, od[0].min) + offset_of(columns, 1, od[1].min) + offset_of(columns, 2, 0) +
+                 offset_of(columns, 3, od[3].min);
+  plan.a_row_stride = cd[1].stride;
+  plan.a_image_stride = cd[3].stride;
+  plan.c_row_stride = od[1].stride;
+  plan.c_image_stride = od[3].stride;
   // Group g's weights: OIHW holds them cog channels apart, GOIHW one group apart.
-  const int64_t b_group_stride = weights->dimensions == 5 ? wd[4].stride : int64_t{cog} * wd[3].stride;
-  const int64_t a_group_stride = int64_t{k} * cd[2].stride, c_group_stride = int64_t{cog} * od[2].stride;
+  plan.b_group_stride = weights->dimensions == 5 ? wd[4].stride : int64_t{cog} * wd[3].stride;
+  plan.a_group_stride = int64_t{k} * cd[2].stride;
+  plan.c_group_stride = int64_t{cog} * od[2].stride;
 
   const Operands operands = {columns, weights, out};
-  const bool on_device = on_cuda != 0;
-  if (!on_device && (out->host == nullptr || columns->host == nullptr || weights->host == nullptr)) {
-    return fail("convjit_conv_gemm: the host form was given a buffer without host memory");
-  }
-  // One call per image (and row, when rows are apart), batched over groups; with one
-  // group and merged rows, a single call batched over images.
-  const int rows = merge_rows ? 1 : height;
-  const int batched_images = groups == 1 && merge_rows;
-  const int call_count = batched_images ? 1 : images * rows;
-  GemmCall calls[64];
-  int pending = 0;
-  for (int call = 0; call < call_count; ++call) {
-    const int image = batched_images ? 0 : call / rows, row = batched_images ? 0 : call % rows;
-    GemmCall g = base;
-    g.a_offset = offset_of(columns, 0, od[0].min) + offset_of(columns, 1, od[1].min + row) +
-                 offset_of(columns, 2, 0) + offset_of(columns, 3, od[3].min + image);
-    g.b_offset = 0;
-    g.c_offset = int64_t{row} * od[1].stride + int64_t{image} * od[3].stride;
-    if (batched_images) {
-      g.batch = images;
-      g.a_batch_stride = cd[3].stride;
-      g.b_batch_stride = 0;
-      g.c_batch_stride = od[3].stride;
-    } else {
-      g.batch = groups;
-      g.a_batch_stride = a_group_stride;
-      g.b_batch_stride = b_group_stride;
-      g.c_batch_stride = c_group_stride;
-    }
-    calls[pending++] = g;
-    if (pending == 64 || call + 1 == call_count) {
-      const int result = on_device ? run_on_device(operands, calls, pending) : 0;
-      if (result != 0) return result;
-      if (!on_device) {
-        for (int i = 0; i < pending; ++i) run_on_host(operands, calls[i]);
-      }
-      pending = 0;
-    }
-  }
-  if (on_device) out->flags |= halide_buffer_flag_device_dirty;
-  return 0;
+  return on_cuda ? run_on_device(operands, plan) : run_on_host(operands, plan);
 }
