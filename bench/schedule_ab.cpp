@@ -5,7 +5,7 @@
 // a noisy 2-core machine, where two separate runs of one kernel differ by 30%.
 //
 // usage: schedule_ab [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR
-//                    TEMPLATE(k=v,...) TEMPLATE(k=v,...)... | default
+//                    SCHEDULE... (TEMPLATE(k=v,...), TEMPLATE alone for its defaults, or default)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   int rounds = 7, runs = 15;
   std::string target = "host";
   std::vector<std::string> problem_tokens, schedules;
+  bool have_descriptor = false;
   for (int i = 1; i < argc; ++i) {
     bool takes_value = false;
     if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
@@ -38,14 +39,16 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--target") && i + 1 < argc) {
       target = argv[++i];
-    } else if (std::strchr(argv[i], '(') || !std::strcmp(argv[i], "default")) {
-      schedules.push_back(argv[i]);
+    } else if (std::strchr(argv[i], '(') || !std::strcmp(argv[i], "default") ||
+               (have_descriptor && argv[i][0] != '-')) {
+      schedules.push_back(argv[i]);  // every bare word after the descriptor is a schedule
     } else if (argv[i][0] != '-' || convjit::is_problem_option(argv[i], &takes_value)) {
+      have_descriptor = have_descriptor || argv[i][0] != '-';
       problem_tokens.push_back(argv[i]);
       if (takes_value && i + 1 < argc) problem_tokens.push_back(argv[++i]);
     } else {
       std::fprintf(stderr, "usage: %s [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR "
-                           "TEMPLATE(k=v,...)... | default\n", argv[0]);
+                           "TEMPLATE(k=v,...) | TEMPLATE | default ...\n", argv[0]);
       return 2;
     }
   }
@@ -60,9 +63,9 @@ int main(int argc, char** argv) {
     if (text == "default") {
       kernel = convjit::Runtime::global().get_kernel(problem->spec, target);
     } else {
-      const size_t open = text.find('(');
-      kernel = convjit::Runtime::global().get_kernel(
-          problem->spec, target, {text.substr(0, open), text.substr(open + 1, text.size() - open - 2)});
+      auto request = convjit::parse_schedule_request(text, problem->spec, target);
+      kernel = request.ok() ? convjit::Runtime::global().get_kernel(problem->spec, target, *request)
+                            : convjit::StatusOr<convjit::Kernel>(request.status());
     }
     if (!kernel.ok()) {
       std::fprintf(stderr, "schedule_ab: %s: %s\n", text.c_str(), kernel.status().message().c_str());

@@ -407,6 +407,27 @@ Status Runtime::emit(const ConvSpec& spec, const std::string& target_text, EmitF
   return caught.ok() ? status : caught;
 }
 
+StatusOr<ScheduleRequest> parse_schedule_request(const std::string& text, const ConvSpec& spec,
+                                                 const std::string& target) {
+  const size_t open = text.find('(');
+  if (open != std::string::npos) {
+    if (open == 0 || text.back() != ')') {
+      return Status::invalid_argument("schedule '" + text + "': expected NAME or NAME(knob=value,...)");
+    }
+    return ScheduleRequest{text.substr(0, open), text.substr(open + 1, text.size() - open - 2)};
+  }
+  auto spaces = schedule_spaces(spec, target);
+  if (!spaces.ok()) return spaces.status();
+  for (const ScheduleSpace& space : *spaces) {
+    if (space.template_name != text) continue;
+    if (!space.not_applicable.empty()) {
+      return Status::invalid_argument("schedule template " + text + " does not apply: " + space.not_applicable);
+    }
+    return ScheduleRequest{text, space.defaults};
+  }
+  return Status::invalid_argument("unknown schedule template '" + text + "' (convjit info lists them)");
+}
+
 StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target_text) {
   CONVJIT_RETURN_IF_ERROR(validate(spec));
   auto target = resolve_target(target_text);

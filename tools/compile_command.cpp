@@ -13,33 +13,6 @@
 #include "convjit/runtime.h"
 
 namespace convjit {
-namespace {
-
-// --schedule: 'NAME' (the template's heuristic defaults for this spec) or
-// 'NAME(knob=value,...)'; the runtime checks the knobs against the template.
-StatusOr<ScheduleRequest> parse_schedule_option(const std::string& text, const ConvSpec& spec,
-                                                const std::string& target) {
-  const size_t open = text.find('(');
-  if (open != std::string::npos) {
-    if (text.back() != ')' || open == 0) {
-      return Status::invalid_argument("--schedule '" + text + "': expected NAME or NAME(knob=value,...)");
-    }
-    return ScheduleRequest{text.substr(0, open), text.substr(open + 1, text.size() - open - 2)};
-  }
-  auto spaces = schedule_spaces(spec, target);
-  if (!spaces.ok()) return spaces.status();
-  for (const ScheduleSpace& space : *spaces) {
-    if (space.template_name != text) continue;
-    if (!space.not_applicable.empty()) {
-      return Status::invalid_argument("--schedule " + text + " does not apply: " + space.not_applicable);
-    }
-    return ScheduleRequest{text, space.defaults};
-  }
-  return Status::invalid_argument("--schedule: unknown schedule template '" + text + "' (convjit info lists them)");
-}
-
-}  // namespace
-
 int compile_command(const std::vector<std::string>& args) {
   RoutedArguments routed;
   CommandError error;
@@ -69,7 +42,7 @@ int compile_command(const std::vector<std::string>& args) {
   if (!problem.ok()) return report_error(problem.status());
   std::optional<ScheduleRequest> schedule;
   if (routed.options.count("--schedule")) {
-    auto parsed = parse_schedule_option(routed.options["--schedule"], problem->spec, target);
+    auto parsed = parse_schedule_request(routed.options["--schedule"], problem->spec, target);
     if (!parsed.ok()) return report_error(parsed.status());
     schedule = *parsed;
   }

@@ -150,6 +150,13 @@ struct ScheduleSpace {
 // autotuner searches and the default schedule is chosen from (the first applicable).
 StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target = "host");
 
+// A schedule written as Kernel::schedule() prints it, 'NAME(knob=value,...)', or as
+// 'NAME' alone for that template's heuristic defaults for (spec, target). Errors name
+// the text and the rule (an unknown or inapplicable template by name); knob values
+// are checked when the kernel is requested.
+StatusOr<ScheduleRequest> parse_schedule_request(const std::string& text, const ConvSpec& spec,
+                                                 const std::string& target = "host");
+
 class RuntimeImpl;
 
 class Runtime {
