@@ -202,6 +202,29 @@ TEST(GemmForm, RandomForwardSpecsMatchTheReference) {
   }
 }
 
+TEST(GemmForm, WeightsWithGapsWithinAnOutputChannelAreAClearError) {
+  // The GEMM reads each output channel's weights as one dense run of c_in*kh*kw; a
+  // caller's view with padded kernel rows cannot be read that way.
+  const ConvSpec s = square_conv(2, 3, 5, 5, 3, 1, 1);
+  ConvAlgorithm a = lower_as_gemm(s, /*on_cuda=*/false);
+  a.gemm_columns.compute_root();
+  Halide::Buffer<float> input(5, 5, 2, 1), output(5, 5, 3, 1);
+  input.fill(1.0f);
+  Halide::Buffer<float> weights(4, 3, 2, 3);  // kx padded from 3 to 4: ky stride 4
+  weights.fill(1.0f);
+  weights.crop(0, 0, 3);
+  a.input.set(input);
+  a.weights.set(weights);
+  Halide::Pipeline pipeline(a.output);
+  pipeline.set_jit_externs({{kConvGemmFunction, Halide::JITExtern(&convjit_conv_gemm)}});
+  testing::internal::CaptureStderr();  // without a Halide runtime the bridge reports there
+  EXPECT_THROW(pipeline.realize(output, Halide::get_host_target()), Halide::RuntimeError);
+  const std::string message = testing::internal::GetCapturedStderr();
+  EXPECT_NE(message.find("the weights must be dense within each output channel (strides 1, kw, kh*kw"),
+            std::string::npos)
+      << message;
+}
+
 TEST(GemmForm, SpecsWithoutAGemmFormSayWhy) {
   ConvSpec transposed = square_conv(8, 4, 5, 5, 4, 2, 1);
   transposed.transposed = true;
