@@ -66,32 +66,6 @@ Func extend_input(const ImageParam& input, const ConvSpec& s) {
   return Func();
 }
 
-// w(o, i_local, ky, kx): the weight connecting global output channel o with the
-// i_local-th input channel of o's group, for every layout (conv_spec.h).
-Expr weight_at(const ImageParam& w, const ConvSpec& s, Expr o, Expr i_local, Expr ky, Expr kx) {
-  const int cog = static_cast<int>(s.c_out / s.groups);
-  const int cig = static_cast<int>(s.c_in / s.groups);
-  switch (s.weight_layout) {
-    case WeightLayout::kOIHW:
-      return w(kx, ky, i_local, o);
-    case WeightLayout::kGOIHW:
-      return w(kx, ky, i_local, o % cog, o / cog);
-    case WeightLayout::kIOHW:
-      // One group: o itself. The general form's o % cog has bounds [0, cog) for any
-      // range of o, which made a channel block's repacked weights all of them
-      // (8x the bytes on DCGAN's 128-channel layer, 31% of its time).
-      if (s.groups == 1) return w(kx, ky, o, i_local);
-      return w(kx, ky, o % cog, (o / cog) * cig + i_local);
-    case WeightLayout::kMIHW: {
-      // groups == c_in: the group of o is its input channel; m = c_out / c_in.
-      const int m = static_cast<int>(s.c_out / s.c_in);
-      return w(kx, ky, o / m, o % m);
-    }
-  }
-  CONVJIT_CHECK(false, "unknown weight layout");
-  return Expr();
-}
-
 // Modular inverse of a modulo m (a and m coprime, m >= 1), by search: m is a stride.
 int mod_inverse(int a, int m) {
   for (int v = 0; v < m; ++v) {
@@ -130,6 +104,30 @@ TransposedTaps transposed_taps(Expr t, Expr j, int kernel, int stride, int dilat
 }
 
 }  // namespace
+
+Expr weight_at(const ImageParam& w, const ConvSpec& s, Expr o, Expr i_local, Expr ky, Expr kx) {
+  const int cog = static_cast<int>(s.c_out / s.groups);
+  const int cig = static_cast<int>(s.c_in / s.groups);
+  switch (s.weight_layout) {
+    case WeightLayout::kOIHW:
+      return w(kx, ky, i_local, o);
+    case WeightLayout::kGOIHW:
+      return w(kx, ky, i_local, o % cog, o / cog);
+    case WeightLayout::kIOHW:
+      // One group: o itself. The general form's o % cog has bounds [0, cog) for any
+      // range of o, which made a channel block's repacked weights all of them
+      // (8x the bytes on DCGAN's 128-channel layer, 31% of its time).
+      if (s.groups == 1) return w(kx, ky, o, i_local);
+      return w(kx, ky, o % cog, (o / cog) * cig + i_local);
+    case WeightLayout::kMIHW: {
+      // groups == c_in: the group of o is its input channel; m = c_out / c_in.
+      const int m = static_cast<int>(s.c_out / s.c_in);
+      return w(kx, ky, o / m, o % m);
+    }
+  }
+  CONVJIT_CHECK(false, "unknown weight layout");
+  return Expr();
+}
 
 ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
   ConvAlgorithm a;

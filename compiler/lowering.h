@@ -62,6 +62,16 @@ struct ConvAlgorithm {
   // no bias is added (then `output` is this Func).
   Halide::Func gemm_product;
 
+  // Only in the flat form of a 1x1 convolution (compiler/flat_lowering.h): the sums
+  // per flattened output position p = x + w_out * y, flat_accumulator(p, c, n), with
+  // the update over `r` (input channels of the group), reading flat_input(p, i, n).
+  // The accumulator is then a pure view of it. flat_input reads the input in place
+  // where input_rows_contiguous holds (a run-time condition to specialize on).
+  bool flat_form = false;
+  Halide::Func flat_accumulator, flat_input;
+  Halide::Expr input_rows_contiguous;
+  Halide::Var p{"p"};
+
   // The pipeline's arguments in call order: input, weights, [bias].
   std::vector<Halide::Argument> arguments() const;
 };
@@ -70,6 +80,11 @@ struct ConvAlgorithm {
 // `transposed_phases` asks for the phase form of a transposed convolution with a
 // horizontal stride above 1 (ignored for other specs).
 ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false);
+
+// The weight connecting global output channel o with the i_local-th input channel
+// of o's group at tap (ky, kx), for every layout (conv_spec.h).
+Halide::Expr weight_at(const Halide::ImageParam& weights, const ConvSpec& spec, Halide::Expr o,
+                       Halide::Expr i_local, Halide::Expr ky, Halide::Expr kx);
 
 // Pins `algorithm.output`'s buffer to the spec's output shape with a unit innermost
 // stride, as lower() does; for forms that define another output Func.
