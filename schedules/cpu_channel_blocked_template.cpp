@@ -1,6 +1,7 @@
 // cpu_channel_blocked: direct (or transposed) convolution vectorized over output
 // channels: the default for narrow rows (7 to 33 wide), kernels larger than 1x1 and
-// channel-widening 1x1 layers (preferred_by_default has the measurements).
+// channel-widening 1x1 layers (preferred_by_default has the measurements), where
+// cpu_pointwise, listed before it, does not take the layer.
 //
 // A block of `lanes` output channels is one vector; a row tile of x_tile outputs is
 // x_tile vector accumulators; each (input channel, ky, kx) step loads one weight

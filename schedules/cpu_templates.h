@@ -8,6 +8,7 @@
 namespace convjit {
 
 const ScheduleTemplate& cpu_direct_template();
+const ScheduleTemplate& cpu_pointwise_template();
 const ScheduleTemplate& cpu_channel_blocked_template();
 const ScheduleTemplate& cpu_transposed_template();
 const ScheduleTemplate& cpu_transposed_phases_template();

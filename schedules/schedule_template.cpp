@@ -2,6 +2,7 @@
 #include "schedule_template.h"
 
 #include "cpu_templates.h"
+#include "flat_lowering.h"
 #include "gemm_lowering.h"
 
 #include <algorithm>
@@ -62,6 +63,9 @@ void ScheduleChoice::apply_to(ConvAlgorithm& algorithm, const Halide::Target& ta
       break;
     case ScheduleTemplate::AlgorithmForm::kGemm:
       if (!algorithm.gemm_form) algorithm = lower_as_gemm(algorithm.spec, target.has_feature(Halide::Target::CUDA));
+      break;
+    case ScheduleTemplate::AlgorithmForm::kFlat:
+      if (!algorithm.flat_form) algorithm = lower_as_flat(algorithm.spec);
       break;
   }
   schedule_template->apply(algorithm, target, params);

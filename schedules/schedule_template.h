@@ -66,6 +66,7 @@ class ScheduleTemplate {
     kPlain,             // lower(spec)
     kTransposedPhases,  // lower(spec, true): a transposed convolution by column phase
     kGemm,              // lower_as_gemm(spec, ...): im2col and an extern GEMM
+    kFlat,              // lower_as_flat(spec): a 1x1 convolution over flattened positions
   };
   virtual AlgorithmForm form() const { return AlgorithmForm::kPlain; }
 };

@@ -9,7 +9,7 @@ namespace convjit {
 const std::vector<const ScheduleTemplate*>& all_templates() {
   static const std::vector<const ScheduleTemplate*> all = {
       &cpu_depthwise_template(), &cpu_transposed_phases_template(), &cpu_transposed_template(),
-      &cpu_channel_blocked_template(),
+      &cpu_pointwise_template(),  &cpu_channel_blocked_template(),
       &cpu_direct_template(),    &cpu_channel_vectorized_template(),
       &gpu_staged_template(),    &gpu_tiled_template(),     &gpu_cublas_template(),
       &halide_autoscheduler_template()};

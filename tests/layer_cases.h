@@ -84,6 +84,18 @@ inline std::vector<LayerCase> layer_cases() {
     c.push_back({"transposed_grouped_output_padding", s});
   }
   c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
+  {
+    // 1x1 on 400 positions (cpu_pointwise reads the input in place; 20-wide rows, so
+    // register tiles cross row ends) and on 117 (its input zero-padded to whole tiles).
+    ConvSpec s = square_conv(8, 20, 20, 20, 1, 1, 0);
+    s.n = 2;
+    s.has_bias = true;
+    c.push_back({"pointwise_rows_batch_bias", s});
+    ConvSpec t = square_conv(12, 18, 9, 13, 1, 1, 0);
+    t.groups = 3;
+    t.weight_layout = WeightLayout::kGOIHW;
+    c.push_back({"pointwise_grouped_small_image", t});
+  }
   return c;
 }
 

@@ -129,6 +129,44 @@ TEST(ScheduleTemplates, TinyOutputsMatchTheReference) {
         }
 }
 
+// cpu_pointwise reads contiguous input rows as one matrix, across row ends; an input
+// whose rows are not contiguous (a view into wider rows) takes the kernel's other
+// branch, per-element loads, and must give the same result. For both input modes.
+TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsWithStridedRows) {
+  ConvSpec s = square_conv(8, 20, 20, 20, 1, 1, 0);
+  s.n = 2;
+  s.has_bias = true;
+  const int64_t row_stride = 27;  // 7 unused columns after each row
+  const std::vector<double> src = random_values(input_elements(s), 1), wei = random_values(weight_elements(s), 2),
+                            bias = random_values(s.c_out, 3);
+  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  std::vector<float> strided(s.n * s.c_in * s.h_in * row_stride, 1e30f);
+  for (int64_t plane = 0; plane < s.n * s.c_in; ++plane)
+    for (int64_t y = 0; y < s.h_in; ++y)
+      for (int64_t x = 0; x < s.w_in; ++x)
+        strided[(plane * s.h_in + y) * row_stride + x] = static_cast<float>(src[(plane * s.h_in + y) * s.w_in + x]);
+  std::vector<float> k = to_float(wei), b = to_float(bias), out(output_elements(s));
+  const TensorView src_view{strided.data(),
+                            {s.n, s.c_in, s.h_in, s.w_in},
+                            {s.c_in * s.h_in * row_stride, s.h_in * row_stride, row_stride, 1}};
+  const auto w = weight_shape(s);
+  const TensorView bias_view = TensorView::dense(b.data(), {s.c_out});
+  for (const char* stage : {"0", "1"}) {
+    auto kernel = Runtime::global().get_kernel(
+        s, "host",
+        ScheduleRequest{"cpu_pointwise",
+                        std::string("c_block=20,c_tile=6,lanes=16,rows=4,stage=") + stage + ",x_vectors=4"});
+    if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+    ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+    const Status status = kernel->run(src_view, TensorView::dense(k.data(), {w[0], w[1], w[2], w[3]}), &bias_view,
+                                      TensorView::dense(out.data(), {s.n, s.c_out, s.h_in, s.w_in}));
+    ASSERT_TRUE(status.ok()) << status.message();
+    EXPECT_LE(relative_error(from_float(out), expected), 1e-5) << "stage=" << stage;
+  }
+}
+
 TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
   std::set<std::string> seen;
   for (const LayerCase& c : layer_cases()) {
@@ -138,7 +176,7 @@ TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
       if (space.not_applicable.empty()) seen.insert(space.template_name);
   }
   for (const char* name : {"cpu_direct", "cpu_channel_blocked", "cpu_depthwise", "cpu_transposed",
-                           "cpu_transposed_phases", "cpu_channel_vectorized"}) {
+                           "cpu_transposed_phases", "cpu_channel_vectorized", "cpu_pointwise"}) {
     EXPECT_TRUE(seen.count(name)) << name << " applies to none of the cases";
   }
 }

@@ -1,0 +1,196 @@
+// cpu_pointwise: 1x1 convolutions (stride 1, no padding) as a matrix product over
+// flattened output positions (compiler/flat_lowering.h), on NCHW.
+//
+// A register tile is x_vectors * lanes consecutive positions, across row ends, by
+// c_tile output channels, accumulated over all input channels of the group: each
+// step loads x_vectors input vectors and broadcasts c_tile weights. A parallel task
+// owns `rows` output rows by c_block channels: it runs its tiles into a block of
+// flat sums (channel tiles outer, so its input rows stay in cache for all of them)
+// and copies the block to the output rows.
+//
+// When the caller's input rows are not contiguous (a strided view), the kernel runs
+// the same schedule with per-element loads (a specialization), so it is always right.
+#include <algorithm>
+
+#include "cpu_templates.h"
+#include "flat_lowering.h"
+
+namespace convjit {
+namespace {
+
+using Halide::Func;
+using Halide::TailStrategy;
+using Halide::Var;
+
+class CpuPointwiseTemplate final : public ScheduleTemplate {
+ public:
+  const char* name() const override { return "cpu_pointwise"; }
+  AlgorithmForm form() const override { return AlgorithmForm::kFlat; }
+
+  std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
+    return why_no_flat_form(a.spec);
+  }
+
+  std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const ConvSpec& s = a.spec;
+    std::vector<int> c_tiles, rows, c_blocks;
+    for (int t : {1, 2, 3, 4, 6, 8, 12}) {
+      if (t <= s.c_out) c_tiles.push_back(t);
+    }
+    for (int r = 1; r <= output_h(s); ++r) rows.push_back(r);
+    // c_out / 2^k, rounded up, down to 8 channels: the task counts defaults() picks from.
+    for (int64_t parts = 1; parts == 1 || (s.c_out + parts - 1) / parts >= 8; parts *= 2) {
+      c_blocks.insert(c_blocks.begin(), static_cast<int>((s.c_out + parts - 1) / parts));
+    }
+    return {
+        {"lanes", {target.natural_vector_size<float>()}, "positions per vector"},
+        {"x_vectors", {1, 2, 3, 4}, "vectors of positions per register tile"},
+        {"c_tile", c_tiles, "output channels per register tile"},
+        {"rows", rows, "output rows per parallel task (raised to cover one register tile)"},
+        {"c_block", c_blocks, "output channels per parallel task (at least c_tile)"},
+        {"stage", {0, 1},
+         "input 0 = read in place, 1 = copied once, zero-padded to whole register tiles (for images "
+         "smaller than a few tiles; 0 falls back to 1 when the image is smaller than one tile)"},
+    };
+  }
+
+  // The default for 1x1 layers on images of 4 tiles or more (zero-copy input), and
+  // on smaller ones whose zero-padded input fits in 128 KiB. Against the previous
+  // defaults (bench/schedule_ab, 3 rounds, 2-core AVX-512 Xeon, 2026-11-21; the
+  // previous default named): 56x56 64 -> 64 1.21x (cpu_direct), 256 -> 64 1.09x
+  // (cpu_direct), 64 -> 256 1.23x (cpu_channel_blocked); 112x112 16 -> 96 1.21x
+  // (cpu_channel_blocked), 32 -> 16 1.19x (cpu_direct); 7x7 512 -> 2048 1.11x
+  // (cpu_channel_blocked). It lost on 7x7 960 -> 320 (0.84x): every register tile
+  // streams the whole 240 KiB input from L2, where cpu_channel_blocked streams
+  // packed weights. With more input channels than fit a tile's input in L1 the
+  // reduction is not split (no K blocking; see the issue 4 note).
+  bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const ConvSpec& s = a.spec;
+    const int64_t positions = output_w(s) * output_h(s);
+    const int tile = 4 * target.natural_vector_size<float>();
+    if (positions >= 4 * tile) return true;
+    const int64_t padded_bytes = (positions + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
+    return padded_bytes <= (int64_t{128} << 10);
+  }
+
+  ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const ConvSpec& s = a.spec;
+    const int lanes = target.natural_vector_size<float>();
+    const int64_t w = output_w(s), h = output_h(s);
+    // Images of fewer than 4 tiles of 64: the overlap of the last tile would redo a
+    // large share, so the input is padded to whole tiles instead (the whole image is
+    // then one block of rows).
+    const int stage = w * h < 4 * 4 * lanes ? 1 : 0;
+    int x_vectors = 4, rows = static_cast<int>(h);
+    if (stage == 0) {
+      // Rows per task: the least work redone by overlapping tiles and row blocks,
+      // among blocks whose input fits in 128 KiB so that it stays in cache while
+      // every channel tile of the task runs over it. Measured on the 256 -> 64 layer
+      // on 56x56 (bench/schedule_ab, 2026-11-21): 2 rows (112 KiB) 1.49 ms, 8 rows
+      // 1.82. Ties go to 4 vectors, then to more rows.
+      const int64_t row_bytes = w * (s.c_in / s.groups) * 4;
+      double best = 1e9;
+      for (int v : {4, 3}) {
+        const int64_t tile = int64_t{lanes} * v;
+        for (int64_t r = 1; r <= h; ++r) {
+          if (r * w < tile) continue;
+          if (r * row_bytes > (int64_t{128} << 10) && r * w >= 2 * tile) break;
+          const double redone = static_cast<double>((r * w + tile - 1) / tile * tile) / (r * w) *
+                                static_cast<double>((h + r - 1) / r * r) / h;
+          if (redone < best - 0.005 || (redone < best + 0.005 && v == x_vectors)) {
+            best = redone;
+            x_vectors = v;
+            rows = static_cast<int>(r);
+          }
+        }
+      }
+    }
+    // Channel blocks: all channels unless the row blocks are too few to share the
+    // cores, since each channel block reads the input block again. On the 64 -> 64
+    // layer on 56x56 (7 blocks of 8 rows) all 64 channels took 0.29 ms, blocks of 32
+    // 0.39 (bench/schedule_ab, 2026-11-21).
+    const int64_t row_tasks = (h + rows - 1) / rows * s.n;
+    int64_t parts = 1;
+    while (row_tasks < 4 && row_tasks * parts < kMinParallelTasks && (s.c_out + 2 * parts - 1) / (2 * parts) >= 16) {
+      parts *= 2;
+    }
+    const int64_t c_block = (s.c_out + parts - 1) / parts;
+    // 24 accumulators (6 x 4 vectors, or 8 x 3) leave 8 registers for the input
+    // vectors and a broadcast weight; 8 x 4 spilled.
+    return {{"lanes", lanes},
+            {"x_vectors", x_vectors},
+            {"c_tile", static_cast<int>(std::min<int64_t>(x_vectors == 4 ? 6 : 8, s.c_out))},
+            {"rows", rows},
+            {"c_block", static_cast<int>(c_block)},
+            {"stage", stage}};
+  }
+
+  void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& params) const override {
+    const ConvSpec& s = a.spec;
+    const int w = static_cast<int>(output_w(s)), h = static_cast<int>(output_h(s));
+    const int positions = w * h;
+    int lanes = params.get("lanes");
+    int x_vectors = params.get("x_vectors");
+    bool stage = params.get("stage") == 1;
+    if (!stage && positions < lanes * x_vectors) {
+      x_vectors = std::max(1, positions / lanes);
+      stage = positions < lanes;
+    }
+    if (stage) a = lower_as_flat(s, /*zero_beyond_image=*/true);
+    const int tile = lanes * x_vectors;
+    const int c_tile = static_cast<int>(std::min<int64_t>(params.get("c_tile"), s.c_out));
+    const int c_block = static_cast<int>(std::clamp<int64_t>(params.get("c_block"), c_tile, s.c_out));
+    // In place, the tiles of a block shift inwards, so a block holds at least one tile.
+    int rows = std::min(params.get("rows"), h);
+    if (!stage) rows = std::max(rows, std::min(h, (tile + w - 1) / w));
+
+    Var &x = a.x, &y = a.y, &c = a.c, &n = a.n, &p = a.p;
+    Func& out = a.output;
+    Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), cb("cb"), cbi("cbi"), task("task");
+    Var po("po"), pi("pi"), cc("cc"), cci("cci");
+
+    // The output: a copy of the block, along x in vectors where the rows are wide enough.
+    out.split(y, yo, yi, rows, TailStrategy::ShiftInwards).split(c, cb, cbi, c_block, TailStrategy::ShiftInwards);
+    const int copy_lanes = w >= lanes ? lanes : floor_pow2(w);
+    if (copy_lanes >= 4) {
+      out.split(x, xo, xi, copy_lanes, TailStrategy::ShiftInwards).vectorize(xi);
+      out.reorder(xi, xo, yi, cbi, yo, cb, n);
+    } else {
+      out.reorder(x, yi, cbi, yo, cb, n);
+    }
+    out.fuse(yo, cb, task).fuse(task, n, task).parallel(task);
+
+    // The task's block of sums, by register tiles: channel tiles outer, so the input
+    // block is read from cache by all of them.
+    Func block = a.flat_accumulator.in();
+    block.compute_at(out, task);
+    if (stage) block.align_bounds(p, tile);
+    block.split(p, po, pi, tile, TailStrategy::ShiftInwards)
+        .split(c, cc, cci, c_tile, TailStrategy::ShiftInwards)
+        .reorder(pi, cci, po, cc, n)
+        .vectorize(pi, lanes)
+        .unroll(pi)
+        .unroll(cci);
+    a.flat_accumulator.compute_at(block, po).vectorize(p, lanes).unroll(p).unroll(c);
+    a.flat_accumulator.update().reorder(p, c, a.r.x, n).vectorize(p, lanes).unroll(p).unroll(c);
+
+    if (stage) {
+      // The zero-padded copy of the input, once for all tasks.
+      a.flat_input.compute_root().reorder(p, c, n).vectorize(p, lanes).parallel(c);
+    }
+    // Only now: a specialization copies the schedule as it is when made. Both
+    // branches run the schedule; the condition lets each keep one side of
+    // flat_input's select (dense loads, or per-element loads of strided rows).
+    out.specialize(a.input_rows_contiguous);
+  }
+};
+
+}  // namespace
+
+const ScheduleTemplate& cpu_pointwise_template() {
+  static const CpuPointwiseTemplate instance;
+  return instance;
+}
+
+}  // namespace convjit
