@@ -4,17 +4,17 @@
 
 #include <limits>
 
+#include "flat_lowering.h"
+
 namespace convjit {
 
 using Halide::Expr;
 using Halide::ExternFuncArgument;
 using Halide::Func;
 
-bool gemm_reads_input_directly(const ConvSpec& requested) {
-  const ConvSpec s = canonicalize(requested);
-  return !s.transposed && s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 &&
-         s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
-}
+// The input is the column matrix exactly where it is the flat form's matrix of
+// positions by channels.
+bool gemm_reads_input_directly(const ConvSpec& spec) { return why_no_flat_form(spec).empty(); }
 
 std::string why_no_gemm_form(const ConvSpec& requested) {
   const ConvSpec s = canonicalize(requested);
