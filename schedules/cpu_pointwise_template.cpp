@@ -60,8 +60,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // defaults (bench/schedule_ab, 3 rounds, 2-core AVX-512 Xeon, 2026-11-21; the
   // previous default named): 56x56 64 -> 64 1.21x (cpu_direct), 256 -> 64 1.09x
   // (cpu_direct), 64 -> 256 1.23x (cpu_channel_blocked); 112x112 16 -> 96 1.21x
-  // (cpu_channel_blocked), 32 -> 16 1.19x (cpu_direct); 7x7 512 -> 2048 1.11x
-  // (cpu_channel_blocked). It lost on 7x7 960 -> 320 (0.84x): every register tile
+  // (cpu_channel_blocked), 32 -> 16 1.19x (cpu_direct); 7x7 512 -> 2048 1.11x and
+  // 0.97x in two runs, a tie (cpu_channel_blocked). It lost on 7x7 960 -> 320 (0.84x): every register tile
   // streams the whole 240 KiB input from L2, where cpu_channel_blocked streams
   // packed weights. With more input channels than fit a tile's input in L1 the
   // reduction is not split (no K blocking; see the issue 4 note).
