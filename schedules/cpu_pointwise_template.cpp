@@ -61,16 +61,15 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // previous default named): 56x56 64 -> 64 1.21x (cpu_direct), 256 -> 64 1.09x
   // (cpu_direct), 64 -> 256 1.23x (cpu_channel_blocked); 112x112 16 -> 96 1.21x
   // (cpu_channel_blocked), 32 -> 16 1.19x (cpu_direct); 7x7 512 -> 2048 1.11x and
-  // 0.97x in two runs, a tie (cpu_channel_blocked). It lost on 7x7 960 -> 320 (0.84x): every register tile
-  // streams the whole 240 KiB input from L2, where cpu_channel_blocked streams
-  // packed weights. With more input channels than fit a tile's input in L1 the
-  // reduction is not split (no K blocking; see the issue 4 note).
+  // 0.97x in two runs, a tie (cpu_channel_blocked). It lost on 7x7 960 -> 320
+  // (0.84x): every register tile streams the whole 240 KiB input from L2, where
+  // cpu_channel_blocked streams packed weights. With more input channels than fit a
+  // tile's input in L1 the reduction is not split (no K blocking; see the issue 4 note).
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
-    const int64_t positions = output_w(s) * output_h(s);
-    const int tile = 4 * target.natural_vector_size<float>();
-    if (positions >= 4 * tile) return true;
-    const int64_t padded_bytes = (positions + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
+    if (!pads_by_default(s, target)) return true;
+    const int64_t tile = default_tile(target);
+    const int64_t padded_bytes = (output_w(s) * output_h(s) + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
     return padded_bytes <= (int64_t{128} << 10);
   }
 
@@ -78,11 +77,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const ConvSpec& s = a.spec;
     const int lanes = target.natural_vector_size<float>();
     const int64_t w = output_w(s), h = output_h(s);
-    // Images of fewer than 4 tiles of 64: the overlap of the last tile would redo a
-    // large share, so the input is padded to whole tiles instead (the whole image is
-    // then one block of rows).
-    const int stage = w * h < 4 * 4 * lanes ? 1 : 0;
-    int x_vectors = 4, rows = static_cast<int>(h);
+    const int stage = pads_by_default(s, target) ? 1 : 0;
+    int x_vectors = kDefaultVectors, rows = static_cast<int>(h);
     if (stage == 0) {
       // Rows per task: the least work redone by overlapping tiles and row blocks,
       // among blocks whose input fits in 128 KiB so that it stays in cache while
@@ -91,7 +87,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       // 1.82. Ties go to 4 vectors, then to more rows.
       const int64_t row_bytes = w * (s.c_in / s.groups) * 4;
       double best = 1e9;
-      for (int v : {4, 3}) {
+      for (int v : {kDefaultVectors, 3}) {
         const int64_t tile = int64_t{lanes} * v;
         for (int64_t r = 1; r <= h; ++r) {
           if (r * w < tile) continue;
@@ -120,7 +116,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // vectors and a broadcast weight; 8 x 4 spilled.
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
-            {"c_tile", static_cast<int>(std::min<int64_t>(x_vectors == 4 ? 6 : 8, s.c_out))},
+            {"c_tile", static_cast<int>(std::min<int64_t>(x_vectors == kDefaultVectors ? 6 : 8, s.c_out))},
             {"rows", rows},
             {"c_block", static_cast<int>(c_block)},
             {"stage", stage}};
@@ -130,7 +126,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const ConvSpec& s = a.spec;
     const int w = static_cast<int>(output_w(s)), h = static_cast<int>(output_h(s));
     const int positions = w * h;
-    int lanes = params.get("lanes");
+    const int lanes = params.get("lanes");
     int x_vectors = params.get("x_vectors");
     bool stage = params.get("stage") == 1;
     if (!stage && positions < lanes * x_vectors) {
@@ -183,6 +179,19 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // branches run the schedule; the condition lets each keep one side of
     // flat_input's select (dense loads, or per-element loads of strided rows).
     out.specialize(a.input_rows_contiguous);
+  }
+
+ private:
+  // The default register tile: kDefaultVectors vectors of positions.
+  static constexpr int kDefaultVectors = 4;
+  static int64_t default_tile(const Halide::Target& target) {
+    return int64_t{kDefaultVectors} * target.natural_vector_size<float>();
+  }
+  // Images of fewer than 4 default tiles: the overlap of the last tile would redo a
+  // large share, so by default the input is padded to whole tiles instead (the whole
+  // image is then one block of rows).
+  static bool pads_by_default(const ConvSpec& s, const Halide::Target& target) {
+    return output_w(s) * output_h(s) < 4 * default_tile(target);
   }
 };
 
