@@ -11,11 +11,13 @@ std::string why_no_flat_form(const ConvSpec& requested) {
   const ConvSpec s = canonicalize(requested);
   if (s.transposed) return "a transposed convolution";
   if (s.kh != 1 || s.kw != 1) return "a kernel larger than 1x1";
-  if (s.stride_h != 1 || s.stride_w != 1) return "a stride above 1 (positions are not the input's)";
-  if (s.pad_top != 0 || s.pad_left != 0 || s.pad_bottom != 0 || s.pad_right != 0) {
-    return "padding (positions are not the input's)";
-  }
   return "";
+}
+
+bool flat_input_is_input_plane(const ConvSpec& requested) {
+  const ConvSpec s = canonicalize(requested);
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom == 0 &&
+         s.pad_right == 0;
 }
 
 ConvAlgorithm lower_as_flat(const ConvSpec& spec, bool zero_beyond_image) {
@@ -26,22 +28,30 @@ ConvAlgorithm lower_as_flat(const ConvSpec& spec, bool zero_beyond_image) {
   const ConvSpec& s = a.spec;
   a.flat_form = true;
   Halide::Var &x = a.x, &y = a.y, &c = a.c, &n = a.n, &p = a.p;
-  const int w = static_cast<int>(s.w_in);  // == w_out: 1x1, stride 1, no padding
+  const int w = static_cast<int>(output_w(s));
+  const int positions = static_cast<int>(output_h(s)) * w;
   const int cig = static_cast<int>(s.c_in / s.groups);
   const int cog = static_cast<int>(s.c_out / s.groups);
-
-  // Rows of the caller's input are usually contiguous (stride w): then position p of
-  // channel i is element p of the channel's plane, and a vector of positions is one
-  // dense load even where it crosses a row end. unsafe_promise_clamped keeps bounds
-  // inference (and its asserts) to the input's real x range, since the load itself
-  // runs past it into the next rows. Strided rows are read element by element; a
-  // template specializes on input_rows_contiguous, and in each branch the simplifier
-  // keeps only the matching side of the select.
-  a.input_rows_contiguous = a.input.dim(1).stride() == w;
-  const int positions = static_cast<int>(s.h_in) * w;
   Expr q = zero_beyond_image ? Halide::clamp(p, 0, positions - 1) : Expr(p);
-  Expr value = Halide::select(a.input_rows_contiguous, a.input(Halide::unsafe_promise_clamped(q, 0, w - 1), 0, c, n),
-                              a.input(q % w, q / w, c, n));
+  Expr value;
+  if (flat_input_is_input_plane(s)) {
+    // Rows of the caller's input are usually contiguous (stride w): then position p
+    // of channel i is element p of the channel's plane, and a vector of positions is
+    // one dense load even where it crosses a row end. unsafe_promise_clamped keeps
+    // bounds inference (and its asserts) to the input's real x range, since the load
+    // itself runs past it into the next rows. Strided rows are read element by
+    // element; a template specializes on input_rows_contiguous, and in each branch
+    // the simplifier keeps only the matching side of the select.
+    a.input_rows_contiguous = a.input.dim(1).stride() == w;
+    value = Halide::select(a.input_rows_contiguous, a.input(Halide::unsafe_promise_clamped(q, 0, w - 1), 0, c, n),
+                           a.input(q % w, q / w, c, n));
+  } else {
+    // Strided or padded: the window of output (x, y) starts at (stride * x - pad_left,
+    // stride * y - pad_top), through the padding mode's boundary condition.
+    Expr ix = (q % w) * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left);
+    Expr iy = (q / w) * static_cast<int>(s.stride_h) - static_cast<int>(s.pad_top);
+    value = a.input_extended(ix, iy, c, n);
+  }
   a.flat_input = Func("flat_input");
   a.flat_input(p, c, n) = zero_beyond_image ? Halide::select(p < positions, value, Halide::cast(value.type(), 0)) : value;
 

@@ -1,5 +1,5 @@
-// The flat form of a 1x1 convolution (stride 1, no padding): output positions
-// flattened, p = x + w_out * y, so the convolution of image n is the matrix product
+// The flat form of a 1x1 convolution: output positions flattened, p = x + w_out * y,
+// so the convolution of image n is the matrix product
 //   flat_accumulator(p, c, n) = bias(c) + sum_i weight(c, i) * flat_input(p, i, n)
 // over every position of the image at once (internal header: includes Halide.h).
 //
@@ -9,6 +9,12 @@
 // runs across rows, and the tail is paid once per image. Measured before the form
 // existed (2-core AVX-512 Xeon, 2026-11-21, Halide JIT, 1 thread): the 64 -> 64
 // 1x1 layer on 56x56 at 93% of the FMA peak, against 73% for cpu_direct's rows.
+//
+// With a stride or padding, output position p reads the input at
+// (stride * x - pad, stride * y - pad), which is no longer element p of the input
+// plane: flat_input then gathers, and is only worth computing as a staged copy
+// (the ResNet stride-2 projections: 1/4 of the input, once, against c_out
+// multiply-adds per element copied).
 #pragma once
 
 #include <string>
@@ -17,9 +23,12 @@
 
 namespace convjit {
 
-// Empty when `spec` has a flat form; else why not (transposed, a kernel larger than
-// 1x1, a stride, padding).
+// Empty when `spec` has a flat form (a forward 1x1 convolution); else why not.
 std::string why_no_flat_form(const ConvSpec& spec);
+
+// Whether flat position p of a spec with a flat form is element p of the input
+// plane (stride 1, no padding), so that flat_input can be read in place.
+bool flat_input_is_input_plane(const ConvSpec& spec);
 
 // The flat form (ConvAlgorithm::flat_form) of a spec that has one. With
 // `zero_beyond_image`, flat_input is defined for every p: zero past the image's

@@ -14,7 +14,9 @@ using Halide::Func;
 
 // The input is the column matrix exactly where it is the flat form's matrix of
 // positions by channels.
-bool gemm_reads_input_directly(const ConvSpec& spec) { return why_no_flat_form(spec).empty(); }
+bool gemm_reads_input_directly(const ConvSpec& spec) {
+  return why_no_flat_form(spec).empty() && flat_input_is_input_plane(spec);
+}
 
 std::string why_no_gemm_form(const ConvSpec& requested) {
   const ConvSpec s = canonicalize(requested);

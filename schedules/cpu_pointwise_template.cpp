@@ -1,5 +1,6 @@
-// cpu_pointwise: 1x1 convolutions (stride 1, no padding) as a matrix product over
-// flattened output positions (compiler/flat_lowering.h), on NCHW.
+// cpu_pointwise: 1x1 convolutions as a matrix product over flattened output
+// positions (compiler/flat_lowering.h), on NCHW. With a stride or padding the input
+// is always staged: a gathered copy of the positions the layer reads.
 //
 // A register tile is x_vectors * lanes consecutive positions, across row ends, by
 // c_tile output channels, accumulated over all input channels of the group: each
@@ -49,9 +50,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
         {"c_tile", c_tiles, "output channels per register tile"},
         {"rows", rows, "output rows per parallel task (raised to cover one register tile)"},
         {"c_block", c_blocks, "output channels per parallel task (at least c_tile)"},
-        {"stage", {0, 1},
+        {"stage", flat_input_is_input_plane(s) ? std::vector<int>{0, 1} : std::vector<int>{1},
          "input 0 = read in place, 1 = copied once, zero-padded to whole register tiles (for images "
-         "smaller than a few tiles; 0 falls back to 1 when the image is smaller than one tile)"},
+         "smaller than a few tiles; 0 falls back to 1 when the image is smaller than one tile; "
+         "always 1 with a stride or padding)"},
     };
   }
 
@@ -65,9 +67,14 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // (0.84x): every register tile streams the whole 240 KiB input from L2, where
   // cpu_channel_blocked streams packed weights. With more input channels than fit a
   // tile's input in L1 the reduction is not split (no K blocking; see the issue 4 note).
+  //
+  // Always the default with a stride or padding: the staged copy holds only the
+  // positions read. On the ResNet-50 stride-2 projections against cpu_channel_blocked
+  // (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): 56x56 256 -> 512 1.55x,
+  // 28x28 512 -> 1024 1.84x.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
-    if (!pads_by_default(s, target)) return true;
+    if (!pads_by_default(s, target) || !flat_input_is_input_plane(s)) return true;
     const int64_t tile = default_tile(target);
     const int64_t padded_bytes = (output_w(s) * output_h(s) + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
     return padded_bytes <= (int64_t{128} << 10);
@@ -77,9 +84,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const ConvSpec& s = a.spec;
     const int lanes = target.natural_vector_size<float>();
     const int64_t w = output_w(s), h = output_h(s);
-    const int stage = pads_by_default(s, target) ? 1 : 0;
+    const bool small_image = pads_by_default(s, target);
+    const int stage = small_image || !flat_input_is_input_plane(s) ? 1 : 0;
     int x_vectors = kDefaultVectors, rows = static_cast<int>(h);
-    if (stage == 0) {
+    if (!small_image) {
       // Rows per task: the least work redone by overlapping tiles and row blocks,
       // among blocks whose input fits in 128 KiB so that it stays in cache while
       // every channel tile of the task runs over it. Measured on the 256 -> 64 layer
@@ -128,7 +136,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const int positions = w * h;
     const int lanes = params.get("lanes");
     int x_vectors = params.get("x_vectors");
-    bool stage = params.get("stage") == 1;
+    bool stage = params.get("stage") == 1 || !flat_input_is_input_plane(s);
     if (!stage && positions < lanes * x_vectors) {
       x_vectors = std::max(1, positions / lanes);
       stage = positions < lanes;
@@ -137,9 +145,12 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const int tile = lanes * x_vectors;
     const int c_tile = static_cast<int>(std::min<int64_t>(params.get("c_tile"), s.c_out));
     const int c_block = static_cast<int>(std::clamp<int64_t>(params.get("c_block"), c_tile, s.c_out));
-    // In place, the tiles of a block shift inwards, so a block holds at least one tile.
-    int rows = std::min(params.get("rows"), h);
-    if (!stage) rows = std::max(rows, std::min(h, (tile + w - 1) / w));
+    // A block of rows holds at least one tile, so that its last tile can shift
+    // inwards. Only a staged whole image is rounded up to whole tiles instead (its copy
+    // is zero-padded there): rounding up a block of fewer rows would recompute the
+    // tiles it shares with its neighbours, up to two per block.
+    int rows = std::max(std::min(params.get("rows"), h), std::min(h, (tile + w - 1) / w));
+    const bool round_up_to_tiles = stage && rows == h;
 
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n, &p = a.p;
     Func& out = a.output;
@@ -161,7 +172,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // block is read from cache by all of them.
     Func block = a.flat_accumulator.in();
     block.compute_at(out, task);
-    if (stage) block.align_bounds(p, tile);
+    if (round_up_to_tiles) block.align_bounds(p, tile);
     block.split(p, po, pi, tile, TailStrategy::ShiftInwards)
         .split(c, cc, cci, c_tile, TailStrategy::ShiftInwards)
         .reorder(pi, cci, po, cc, n)
@@ -172,13 +183,14 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     a.flat_accumulator.update().reorder(p, c, a.r.x, n).vectorize(p, lanes).unroll(p).unroll(c);
 
     if (stage) {
-      // The zero-padded copy of the input, once for all tasks.
+      // The copy of the positions read (zero-padded to whole tiles), once for all tasks;
+      // with a stride or padding it gathers them.
       a.flat_input.compute_root().reorder(p, c, n).vectorize(p, lanes).parallel(c);
     }
     // Only now: a specialization copies the schedule as it is when made. Both
     // branches run the schedule; the condition lets each keep one side of
     // flat_input's select (dense loads, or per-element loads of strided rows).
-    out.specialize(a.input_rows_contiguous);
+    if (a.input_rows_contiguous.defined()) out.specialize(a.input_rows_contiguous);
   }
 
  private:

@@ -95,6 +95,13 @@ inline std::vector<LayerCase> layer_cases() {
     t.groups = 3;
     t.weight_layout = WeightLayout::kGOIHW;
     c.push_back({"pointwise_grouped_small_image", t});
+    // 1x1 with a stride and reflected padding: output (x, y) reads input
+    // (2x - 1, 2y - 1), so row -1 reflects to row 1; 16 x 14 outputs.
+    ConvSpec u = square_conv(8, 12, 30, 26, 1, 2, 1);
+    u.n = 2;
+    u.has_bias = true;
+    u.padding_mode = PaddingMode::kReflect;
+    c.push_back({"pointwise_strided_reflect_padding", u});
   }
   return c;
 }

@@ -167,6 +167,34 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsWithStridedRows) {
   }
 }
 
+// With a stride or padding cpu_pointwise always stages a gathered copy; its blocks of
+// rows either round the whole image up to whole tiles or shift their last tile
+// inwards, and every row count must give the same sums.
+TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEveryRowBlock) {
+  ConvSpec s = square_conv(8, 12, 30, 26, 1, 2, 1);  // 16 x 14 outputs
+  s.n = 2;
+  s.has_bias = true;
+  s.padding_mode = PaddingMode::kReflect;
+  const std::vector<double> src = random_values(input_elements(s), 7), wei = random_values(weight_elements(s), 8),
+                            bias = random_values(s.c_out, 9);
+  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  for (const char* rows : {"1", "3", "5", "15", "16"}) {
+    for (const char* vectors : {"1", "4"}) {
+      const std::string params =
+          std::string("c_block=12,c_tile=8,lanes=16,rows=") + rows + ",stage=1,x_vectors=" + vectors;
+      auto kernel = Runtime::global().get_kernel(s, "host", ScheduleRequest{"cpu_pointwise", params});
+      if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
+        GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+      }
+      ASSERT_TRUE(kernel.ok()) << params << ": " << kernel.status().message();
+      Status status;
+      const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+      ASSERT_TRUE(status.ok()) << params << ": " << status.message();
+      EXPECT_LE(relative_error(actual, expected), 1e-5) << params;
+    }
+  }
+}
+
 TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
   std::set<std::string> seen;
   for (const LayerCase& c : layer_cases()) {
