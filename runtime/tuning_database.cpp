@@ -569,7 +569,9 @@ class TuningDatabase::Impl {
       struct stat st;
       if (fstat(dir_fd, &st) != 0) return Status::internal("cannot stat '" + directory + "': " + errno_text());
       if (std::string problem = ownership_problem(st); !problem.empty())
-        return Status::invalid_argument("refusing tuning database directory '" + directory + "': " + problem);
+        return Status::invalid_argument("refusing tuning database directory '" + directory + "': " + problem +
+                                        " (SQLite writes side files beside the database; put it in a directory "
+                                        "only you can write, e.g. one made with mkdir -m 700)");
       CONVJIT_RETURN_IF_ERROR(check_file(dir_fd, name, false));
       // SQLite names its side files after the database; a planted one would be replayed.
       CONVJIT_RETURN_IF_ERROR(check_file(dir_fd, name + "-wal", false));
