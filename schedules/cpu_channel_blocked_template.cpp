@@ -3,9 +3,9 @@
 // channel-widening 1x1 layers (preferred_by_default has the measurements), where
 // cpu_pointwise, listed before it, does not take the layer.
 //
-// A block of `lanes` output channels is one vector; a row tile of x_tile outputs is
-// x_tile vector accumulators; each (input channel, ky, kx) step loads one weight
-// vector and broadcasts x_tile input values. The weights of a channel block are
+// A block of c_vectors x `lanes` output channels is one (or two) vectors; a row tile
+// of x_tile outputs is x_tile x c_vectors vector accumulators; each (input channel,
+// ky, kx) step loads c_vectors weight vectors and broadcasts x_tile input values. The weights of a channel block are
 // repacked once per parallel task into a scratch buffer with the output channel
 // innermost, so the weight vector is a dense load (in OIHW it is a gather).
 // Measured on ResNet-50 res5 3x3 (512 -> 512, 7x7; 2-core AVX-512, 2026-11-21):
@@ -28,6 +28,14 @@ int strip_rows(const ConvSpec& s) {
   const int64_t by_cache = std::max<int64_t>(1, (int64_t{128} << 10) / std::max<int64_t>(row_bytes, 1));
   const int64_t by_tasks = std::max<int64_t>(1, output_h(s) * s.n / kMinParallelTasks);
   return static_cast<int>(std::min({by_cache, by_tasks, output_h(s)}));
+}
+
+// Channel vectors per register tile: 2 where a block of two vectors fits the output
+// channels (of each group, so that the block shares one broadcast input).
+std::vector<int> c_vector_choices(const ConvSpec& s, int lanes) {
+  const int64_t per_group = s.c_out / s.groups;
+  const bool two = s.groups > 1 ? per_group % (2 * lanes) == 0 : s.c_out >= 2 * lanes;
+  return two ? std::vector<int>{1, 2} : std::vector<int>{1};
 }
 
 class CpuChannelBlockedTemplate final : public ScheduleTemplate {
@@ -83,6 +91,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"lanes", {target.natural_vector_size<float>()}, "output channels per vector"},
         {"x_tile", x_tiles, "outputs along x accumulated at once (one vector each)"},
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
+        {"c_vectors", c_vector_choices(a.spec, target.natural_vector_size<float>()),
+         "channel vectors accumulated at once: each broadcast input value feeds all of them"},
         {"pack_weights", {0, 1}, "repack each channel block's weights with the channel innermost"},
         {"parallel", {0, 1, 2},
          "tasks: 0 = channel blocks, 1 = channel blocks x row strips, 2 = row strips, each "
@@ -109,7 +119,21 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     for (int t : space[1].choices) {
       if (t >= 8 && w_out % t == 0) x_tile = t;
     }
-    const int64_t blocks = a.spec.c_out / target.natural_vector_size<float>() * a.spec.n;
+    // Two channel vectors by 7 columns (14 accumulators) where the row is a multiple
+    // of 7: each broadcast input value then feeds two FMAs. Against one vector by the
+    // tile above (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): ResNet-50
+    // res2a-res5a 3x3 1.09-1.12x, conv1 7x7 1.39x, MobileNetV2 conv6_3 1.05x. Two
+    // vectors by 12 or 14 columns (24-28 accumulators) were 0.46-0.82x; with only
+    // two vectors of channels in all (MobileNetV2 conv1, 32) 0.66x, as the one
+    // channel block leaves row strips as the only tasks.
+    const int lanes = target.natural_vector_size<float>();
+    const std::vector<int> c_vector_space = c_vector_choices(a.spec, lanes);
+    int c_vectors = 1;
+    if (c_vector_space.back() == 2 && w_out % 7 == 0 && a.spec.c_out >= 4 * lanes) {
+      c_vectors = 2;
+      x_tile = 7;
+    }
+    const int64_t blocks = a.spec.c_out / (lanes * c_vectors) * a.spec.n;
     // Channel-block tasks each stream the whole input; row-strip tasks (2) each stream
     // all the weights. Strips won where the input is large and the weights small:
     // ResNet-50's stride-2 projection res3a_branch1 (3.2 MB in, 0.5 MB of weights)
@@ -125,6 +149,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // res5 3x3: 2.08 ms against 1.71 (the 7 rows split 2+2+2+1, the last one
             // overlapping). The tuner tries it.
             {"y_tile", 1},
+            {"c_vectors", c_vectors},
             {"pack_weights", 1},
             {"parallel", parallel},
             // Tasks over channel blocks each read the whole image: staged per task,
@@ -140,8 +165,10 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     const int lanes = p.get("lanes");
     const int x_tile = static_cast<int>(std::min<int64_t>(p.get("x_tile"), output_w(a.spec)));
     const int y_tile = static_cast<int>(std::min<int64_t>(p.get("y_tile"), output_h(a.spec)));
+    // A channel block of c_vectors vectors, all in the register tile.
+    const int block = lanes * p.get("c_vectors");
     Var co("co"), ci("ci"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), task("task"), block_row("block_row");
-    out.split(c, co, ci, lanes, TailStrategy::ShiftInwards)
+    out.split(c, co, ci, block, TailStrategy::ShiftInwards)
         .split(x, xo, xi, x_tile, TailStrategy::ShiftInwards)
         .vectorize(ci)
         .unroll(xi);
@@ -155,7 +182,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       // Row strips, just enough of them for kMinParallelTasks tasks: every task
       // repacks its channel block's weights, so one task per row repacked them
       // h_out times (conv2_2/expand: 1.28 ms against 0.40 with one pack per block).
-      const int64_t blocks = (a.spec.c_out + lanes - 1) / lanes * a.spec.n;
+      const int64_t blocks = (a.spec.c_out + block - 1) / block * a.spec.n;
       const int64_t strips = std::min<int64_t>(output_h(a.spec), (kMinParallelTasks + blocks - 1) / blocks);
       const int rows = std::max(y_tile, static_cast<int>((output_h(a.spec) + strips - 1) / strips));
       Var strip("strip"), row("row");
@@ -191,6 +218,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       stage_padded_input(a, out, task, 8);
     }
     // Accumulators: channel vectors side by side along x (and y), in registers.
+    // With two channel vectors the vector is twice the machine's width: LLVM splits
+    // each operation in two, and both halves share the broadcast input.
     acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
     acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
     if (p.get("pack_weights") == 1) {

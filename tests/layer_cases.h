@@ -23,6 +23,10 @@ inline std::vector<LayerCase> layer_cases() {
   c.push_back({"dense3x3_narrow_bias", square_conv(16, 32, 7, 7, 3, 1, 1)});
   c.back().spec.has_bias = true;
   c.push_back({"pointwise_strided", square_conv(16, 16, 9, 9, 1, 2, 0)});
+  // 80 channels on 14-wide rows: cpu_channel_blocked's default takes blocks of two
+  // vectors (32 channels) by 7 columns, the last block overlapping its neighbour.
+  c.push_back({"dense3x3_two_channel_vectors", square_conv(8, 80, 14, 14, 3, 1, 1)});
+  c.back().spec.has_bias = true;
   c.push_back({"first_layer_7x7", square_conv(3, 16, 30, 30, 7, 2, 3)});
   {
     ConvSpec s = square_conv(32, 32, 6, 6, 3, 1, 1);

@@ -271,7 +271,9 @@ TEST(ScheduleTemplates, DefaultsAreAmongTheKnobChoicesForManySpecs) {
 }
 
 // Every value of the knobs that change the loop structure most, forced one at a time
-// on specs with padding, bias and a batch (random points may miss some).
+// on specs with padding, bias and a batch (random points may miss some); two channel
+// vectors per block also on overlapping blocks (33 channels), groups and a transposed
+// layer.
 TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTheReference) {
   RuntimeOptions options;
   options.disk.enabled = false;
@@ -284,18 +286,27 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   // a range that is not a multiple of the vector.
   ConvSpec forward33 = forward;
   forward33.c_out = 33;
+  // Two vectors of 16 channels per block, within each of two groups of 32.
+  ConvSpec grouped64 = forward;
+  grouped64.c_out = 64;
+  grouped64.groups = 2;
   ConvSpec transposed = square_conv(16, 32, 5, 6, 4, 2, 1);
   transposed.transposed = true;
   transposed.n = 2;
   transposed.has_bias = true;
   transposed.weight_layout = WeightLayout::kIOHW;
   const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
-      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"}},
+      {forward33, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=4,y_tile=1"}},
+      {grouped64, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
+      {transposed, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
       {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
       {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
   };
