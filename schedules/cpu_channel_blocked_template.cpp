@@ -127,9 +127,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // two vectors of channels in all (MobileNetV2 conv1, 32) 0.66x, as the one
     // channel block leaves row strips as the only tasks.
     const int lanes = target.natural_vector_size<float>();
-    const std::vector<int> c_vector_space = c_vector_choices(a.spec, lanes);
     int c_vectors = 1;
-    if (c_vector_space.back() == 2 && w_out % 7 == 0 && a.spec.c_out >= 4 * lanes) {
+    if (channel_blocked_takes_two_vectors(a.spec, lanes)) {
       c_vectors = 2;
       x_tile = 7;
     }
@@ -233,6 +232,10 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 };
 
 }  // namespace
+
+bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes) {
+  return c_vector_choices(spec, lanes).back() == 2 && output_w(spec) % 7 == 0 && spec.c_out >= 4 * lanes;
+}
 
 const ScheduleTemplate& cpu_channel_blocked_template() {
   static const CpuChannelBlockedTemplate instance;

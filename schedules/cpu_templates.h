@@ -21,4 +21,9 @@ const ScheduleTemplate& halide_autoscheduler_template();
 // Empty when `target` is an x86 CPU target without a GPU feature; else the reason.
 std::string needs_x86_cpu(const Halide::Target& target);
 
+// Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
+// by 7 columns for `spec` (rows a multiple of 7, 64 or more output channels): the
+// tile that also beats cpu_pointwise on 7x7 images.
+bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes);
+
 }  // namespace convjit
