@@ -65,10 +65,20 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   // cpu_direct stays ahead on wide 1x1 layers that keep or narrow the channels
   // (64 -> 64 by 1.43x, 256 -> 64 by 1.62x, 32 -> 16 by 1.11x; explore_schedules,
   // single runs): its tile reuses each input row across all output channels.
-  // Transposed layers only through the tuner: on DCGAN's 4x4 stride-2 layers it was
-  // 0.26-0.65x cpu_transposed, on a 3x3 stride-2 one 56 wide 1.8x (noisy runs).
+  // Other transposed layers only through the tuner: before two channel vectors it
+  // was 0.26-0.65x cpu_transposed on DCGAN's 4x4 stride-2 layers.
+  //
+  // Transposed layers with two channel vectors by 8 columns, against
+  // cpu_transposed_phases (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): DCGAN
+  // 4x4 stride 2 128 -> 64 on 32 columns 1.43x, 256 -> 128 on 16 1.17x, 512 -> 256 on
+  // 8 1.16x; 3x3 stride 2 128 -> 64 on 56 1.25x. With 32 channels (one block of two
+  // vectors) it lost on 64 columns, 0.62x; by 7 columns (phases alternating between
+  // tiles) 0.80x.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
+    if (a.family == ConvFamily::kTransposed) {
+      return channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>());
+    }
     if (a.family != ConvFamily::kDirect) return false;
     return output_w(s) < 2 * target.natural_vector_size<float>() + 2 || s.kh * s.kw > 1 || s.c_out >= 2 * s.c_in;
   }
@@ -130,7 +140,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     int c_vectors = 1;
     if (channel_blocked_takes_two_vectors(a.spec, lanes)) {
       c_vectors = 2;
-      x_tile = 7;
+      x_tile = channel_blocked_two_vector_columns(a.spec);
     }
     const int64_t blocks = a.spec.c_out / (lanes * c_vectors) * a.spec.n;
     // Channel-block tasks each stream the whole input; row-strip tasks (2) each stream
@@ -142,6 +152,10 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     const int64_t weight_bytes = a.spec.c_out * (a.spec.c_in / a.spec.groups) * a.spec.kh * a.spec.kw * 4;
     int parallel = blocks >= kMinParallelTasks ? 0 : 1;
     if (input_bytes >= (int64_t{2} << 20) && weight_bytes <= (int64_t{1} << 20)) parallel = 2;
+    // Transposed: channel blocks even when few, as row strips would each repack their
+    // block's weights (4x4 taps): DCGAN 128 -> 64 (2 blocks) 1.27x, 256 -> 128 (4
+    // blocks) 1.20x over strips (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21).
+    if (a.spec.transposed) parallel = 0;
     return {{"lanes", target.natural_vector_size<float>()},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
@@ -233,8 +247,12 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
 }  // namespace
 
+int channel_blocked_two_vector_columns(const ConvSpec& spec) { return spec.transposed ? 8 : 7; }
+
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes) {
-  return c_vector_choices(spec, lanes).back() == 2 && output_w(spec) % 7 == 0 && spec.c_out >= 4 * lanes;
+  const int columns = channel_blocked_two_vector_columns(spec);
+  if (spec.transposed && columns % spec.stride_w != 0) return false;
+  return c_vector_choices(spec, lanes).back() == 2 && output_w(spec) % columns == 0 && spec.c_out >= 4 * lanes;
 }
 
 const ScheduleTemplate& cpu_channel_blocked_template() {

@@ -22,8 +22,13 @@ const ScheduleTemplate& halide_autoscheduler_template();
 std::string needs_x86_cpu(const Halide::Target& target);
 
 // Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
-// by 7 columns for `spec` (rows a multiple of 7, 64 or more output channels): the
-// tile that also beats cpu_pointwise on 7x7 images.
+// for `spec`: 64 or more output channels, by 7 columns on rows a multiple of 7
+// (forward) or by 8 on rows a multiple of 8 with a stride dividing 8 (transposed,
+// so that every column of a tile keeps its phase). Those tiles also beat
+// cpu_pointwise on 7x7 images and cpu_transposed_phases, which yield such specs.
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes);
+
+// The column count of those tiles: 7 forward, 8 transposed.
+int channel_blocked_two_vector_columns(const ConvSpec& spec);
 
 }  // namespace convjit

@@ -32,6 +32,12 @@ class CpuTransposedPhasesTemplate final : public ScheduleTemplate {
 
   AlgorithmForm form() const override { return AlgorithmForm::kTransposedPhases; }
 
+  // Not where cpu_channel_blocked takes two channel vectors (64 or more channels; its
+  // measurements are there).
+  bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    return !channel_blocked_takes_two_vectors(a.spec, target.natural_vector_size<float>());
+  }
+
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {
     if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     const ConvSpec& s = a.spec;

@@ -87,6 +87,15 @@ inline std::vector<LayerCase> layer_cases() {
     s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_output_padding", s});
   }
+  {
+    // 64 output channels on 8 columns: cpu_channel_blocked's default for transposed
+    // layers, two channel vectors by 8 columns (every column keeps its phase).
+    ConvSpec s = square_conv(8, 64, 4, 4, 4, 2, 1);
+    s.transposed = true;
+    s.weight_layout = WeightLayout::kIOHW;
+    s.has_bias = true;
+    c.push_back({"transposed_two_channel_vectors", s});
+  }
   c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
   {
     // 1x1 on 400 positions (cpu_pointwise reads the input in place; 20-wide rows, so
