@@ -88,7 +88,11 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             {"x_vectors", x_vectors},
             {"c_tile", c_tile},
             {"unroll_kx", taps <= 5 ? 1 : 0},
-            {"parallel", s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
+            // Grouped layers: a task per row and channel tile stages only its group's
+            // input rows (in L1), where a task per row stages every group's. ResNeXt-50
+            // 3x3 32 groups, 56 wide 1.23x, stride 2 1.35x (bench/schedule_ab, 3
+            // rounds, 2 threads, 2026-11-21).
+            {"parallel", s.groups == 1 && s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
             {"reduction", 0}};
   }
