@@ -88,11 +88,11 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             {"x_vectors", x_vectors},
             {"c_tile", c_tile},
             {"unroll_kx", taps <= 5 ? 1 : 0},
-            // Grouped layers: a task per row and channel tile stages only its group's
-            // input rows (in L1), where a task per row stages every group's. ResNeXt-50
-            // 3x3 32 groups, 56 wide 1.23x, stride 2 1.35x (bench/schedule_ab, 3
-            // rounds, 2 threads, 2026-11-21).
-            {"parallel", s.groups == 1 && s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
+            // Tasks per row and channel tile (1) on ResNeXt-50's grouped 3x3 layers:
+            // 1.23x and 1.35x with cold caches (bench/schedule_ab, rotating buffers),
+            // but 0.52x and 0.61x oneDNN's ratio in convjit bench (warm, 2 threads,
+            // 1792 tasks), against 1.04x and 0.74x for rows (2026-11-21). Rows stay.
+            {"parallel", s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
             {"reduction", 0}};
   }

@@ -73,14 +73,14 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): 56x56 256 -> 512 1.55x,
   // 28x28 512 -> 1024 1.84x.
   //
-  // Not on small images where cpu_channel_blocked takes tiles of two channel vectors
-  // by 7 columns (7x7 images, 64 or more channels): against this template's
-  // defaults (bench/schedule_ab, 2 threads, 2026-11-21) 512 -> 2048 1.29x and 1.39x
-  // (3 and 5 rounds), 160 -> 960 1.18x, 64 -> 256 1.73x.
+  // cpu_channel_blocked's tiles of two channel vectors by 7 columns beat these
+  // defaults on 7x7 images with cold caches (bench/schedule_ab, rotating buffers, 2
+  // threads, 2026-11-21: 512 -> 2048 1.29x and 1.39x, 160 -> 960 1.18x, 64 -> 256
+  // 1.73x), but lost on 512 -> 2048 in convjit bench (warm: 0.58x and 0.52x
+  // oneDNN's ratio against 0.71x, 1 and 2 threads), so this rule stands.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
     if (!pads_by_default(s, target) || !flat_input_is_input_plane(s)) return true;
-    if (channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>())) return false;
     const int64_t tile = default_tile(target);
     const int64_t padded_bytes = (output_w(s) * output_h(s) + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
     return padded_bytes <= (int64_t{128} << 10);

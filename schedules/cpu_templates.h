@@ -24,8 +24,8 @@ std::string needs_x86_cpu(const Halide::Target& target);
 // Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
 // for `spec`: 64 or more output channels, by 7 columns on rows a multiple of 7
 // (forward) or by 8 on rows a multiple of 8 with a stride dividing 8 (transposed,
-// so that every column of a tile keeps its phase). Those tiles also beat
-// cpu_pointwise on 7x7 images and cpu_transposed_phases, which yield such specs.
+// so that every column of a tile keeps its phase). cpu_transposed_phases and
+// cpu_transposed yield such transposed specs to it.
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes);
 
 // The column count of those tiles: 7 forward, 8 transposed.
