@@ -5,9 +5,10 @@
 //
 // A block of c_vectors x `lanes` output channels is one (or two) vectors; a row tile
 // of x_tile outputs is x_tile x c_vectors vector accumulators; each (input channel,
-// ky, kx) step loads c_vectors weight vectors and broadcasts x_tile input values. The weights of a channel block are
-// repacked once per parallel task into a scratch buffer with the output channel
-// innermost, so the weight vector is a dense load (in OIHW it is a gather).
+// ky, kx) step loads c_vectors weight vectors and broadcasts x_tile input values.
+// The weights of a channel block are repacked once per parallel task into a scratch
+// buffer with the output channel innermost, so the weight vector is a dense load (in
+// OIHW it is a gather).
 // Measured on ResNet-50 res5 3x3 (512 -> 512, 7x7; 2-core AVX-512, 2026-11-21):
 // 1.9 ms against cpu_direct's 5.9 ms (3.7 ms without the repacking).
 #include <algorithm>
@@ -116,8 +117,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     const int64_t w_out = output_w(a.spec);
     // Up to 14 accumulators: the widest allowed tile that redoes at most 10% of the
     // columns (ShiftInwards overlaps the last tile): 14 for 7-, 14-, 28-, 56- and
-    // 112-wide rows, 12 for 33 (then 11, below). Wider tiles load each weight vector for more FMAs:
-    // on DeepLab's 33-wide layer 12 columns took 6.4 ms, 7 columns 7.6 (no waste either way).
+    // 112-wide rows, 12 for 33 (then 11, below). Wider tiles load each weight vector
+    // for more FMAs: on DeepLab's 33-wide layer 12 columns took 6.4 ms, 7 columns 7.6
+    // (no waste either way).
     const std::vector<Knob> space = knobs(a, target);
     int x_tile = space[1].choices.front();
     for (int t : space[1].choices) {
@@ -250,6 +252,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 int channel_blocked_two_vector_columns(const ConvSpec& spec) { return spec.transposed ? 8 : 7; }
 
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes) {
+  // 14 or 16 accumulators, two weight vectors and a broadcast need AVX-512's 32
+  // vector registers; AVX2's 16 would spill.
+  if (lanes < 16) return false;
   const int columns = channel_blocked_two_vector_columns(spec);
   if (spec.transposed && columns % spec.stride_w != 0) return false;
   return c_vector_choices(spec, lanes).back() == 2 && output_w(spec) % columns == 0 && spec.c_out >= 4 * lanes;

@@ -22,7 +22,7 @@ const ScheduleTemplate& halide_autoscheduler_template();
 std::string needs_x86_cpu(const Halide::Target& target);
 
 // Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
-// for `spec`: 64 or more output channels, by 7 columns on rows a multiple of 7
+// for `spec` (AVX-512 only): 64 or more output channels, by 7 columns on rows a multiple of 7
 // (forward) or by 8 on rows a multiple of 8 with a stride dividing 8 (transposed,
 // so that every column of a tile keeps its phase). cpu_transposed_phases and
 // cpu_transposed yield such transposed specs to it.
