@@ -115,6 +115,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
   ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const int64_t w_out = output_w(a.spec);
+    const int lanes = target.natural_vector_size<float>();
     // Up to 14 accumulators: the widest allowed tile that redoes at most 10% of the
     // columns (ShiftInwards overlaps the last tile): 14 for 7-, 14-, 28-, 56- and
     // 112-wide rows, 12 for 33 (then 11, below). Wider tiles load each weight vector
@@ -138,7 +139,6 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // vectors by 12 or 14 columns (24-28 accumulators) were 0.46-0.82x; with only
     // two vectors of channels in all (MobileNetV2 conv1, 32) 0.66x, as the one
     // channel block leaves row strips as the only tasks.
-    const int lanes = target.natural_vector_size<float>();
     int c_vectors = 1;
     if (channel_blocked_takes_two_vectors(a.spec, lanes)) {
       c_vectors = 2;
@@ -158,7 +158,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // block's weights (4x4 taps): DCGAN 128 -> 64 (2 blocks) 1.27x, 256 -> 128 (4
     // blocks) 1.20x over strips (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21).
     if (a.spec.transposed) parallel = 0;
-    return {{"lanes", target.natural_vector_size<float>()},
+    return {{"lanes", lanes},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
             // res5 3x3: 2.08 ms against 1.71 (the 7 rows split 2+2+2+1, the last one

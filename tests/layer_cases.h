@@ -55,44 +55,34 @@ inline std::vector<LayerCase> layer_cases() {
     c.push_back({"depthwise_multiplier_mihw", s});
   }
   {
-    ConvSpec s = square_conv(8, 4, 5, 6, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
+    ConvSpec s = square_deconv(8, 4, 5, 6, 4, 2, 1);
     s.has_bias = true;
     c.push_back({"transposed", s});
   }
   {
     // 16 output channels: one full vector, so cpu_channel_blocked and the channel
     // axis of cpu_transposed_phases apply too; 14 columns, 7 per phase.
-    ConvSpec s = square_conv(8, 16, 5, 7, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
+    ConvSpec s = square_deconv(8, 16, 5, 7, 4, 2, 1);
     s.has_bias = true;
     c.push_back({"transposed_channel_vector", s});
   }
   {
-    ConvSpec s = square_conv(16, 32, 5, 5, 3, 2, 1);
-    s.transposed = true;
+    ConvSpec s = square_deconv(16, 32, 5, 5, 3, 2, 1);
     s.groups = 2;
     s.output_padding_w = 1;  // 10 columns: even, as cpu_transposed_phases needs
     s.conv_mode = ConvMode::kConvolution;
-    s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_channel_vector", s});
   }
   {
-    ConvSpec s = square_conv(6, 8, 7, 5, 3, 2, 1);
-    s.transposed = true;
+    ConvSpec s = square_deconv(6, 8, 7, 5, 3, 2, 1);
     s.groups = 2;
     s.output_padding_h = 1;
-    s.weight_layout = WeightLayout::kIOHW;
     c.push_back({"transposed_grouped_output_padding", s});
   }
   {
     // 64 output channels on 8 columns: cpu_channel_blocked's default for transposed
     // layers, two channel vectors by 8 columns (every column keeps its phase).
-    ConvSpec s = square_conv(8, 64, 4, 4, 4, 2, 1);
-    s.transposed = true;
-    s.weight_layout = WeightLayout::kIOHW;
+    ConvSpec s = square_deconv(8, 64, 4, 4, 4, 2, 1);
     s.has_bias = true;
     c.push_back({"transposed_two_channel_vectors", s});
   }

@@ -1,6 +1,6 @@
-// square_conv: the spec builder the schedule tests share: a batch-1 convolution with
-// a square kernel, one stride and one padding on all four sides (fields are then
-// adjusted by each case).
+// square_conv and square_deconv: the spec builders the schedule tests share: a
+// batch-1 convolution (or transposed convolution) with a square kernel, one stride and
+// one padding on all four sides (fields are then adjusted by each case).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,16 @@ inline ConvSpec square_conv(int64_t c_in, int64_t c_out, int64_t h, int64_t w, i
   s.kh = s.kw = k;
   s.stride_h = s.stride_w = stride;
   s.pad_top = s.pad_bottom = s.pad_left = s.pad_right = pad;
+  return s;
+}
+
+// The transposed counterpart: the same shape fields, weights in IOHW (the layout a
+// transposed convolution takes by default).
+inline ConvSpec square_deconv(int64_t c_in, int64_t c_out, int64_t h, int64_t w, int64_t k, int64_t stride,
+                              int64_t pad) {
+  ConvSpec s = square_conv(c_in, c_out, h, w, k, stride, pad);
+  s.transposed = true;
+  s.weight_layout = WeightLayout::kIOHW;
   return s;
 }
 

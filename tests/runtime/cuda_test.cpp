@@ -273,9 +273,7 @@ TEST(CudaTargets, CublasKernelLoadsAgainstTheBridgeAndRunningSaysWhatIsMissing) 
 }
 
 TEST(CudaTargets, CublasSaysWhyItDoesNotApply) {
-  ConvSpec transposed = square_conv(8, 4, 5, 5, 4, 2, 1);
-  transposed.transposed = true;
-  transposed.weight_layout = WeightLayout::kIOHW;
+  ConvSpec transposed = square_deconv(8, 4, 5, 5, 4, 2, 1);
   for (const ConvSpec& s : {transposed, ConvSpec::depthwise(1, 8, 9, 9, 1, 3, 3)}) {
     auto spaces = schedule_spaces(s, "host-cuda");
     ASSERT_TRUE(spaces.ok());

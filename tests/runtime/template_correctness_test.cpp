@@ -290,11 +290,9 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   ConvSpec grouped64 = forward;
   grouped64.c_out = 64;
   grouped64.groups = 2;
-  ConvSpec transposed = square_conv(16, 32, 5, 6, 4, 2, 1);
-  transposed.transposed = true;
+  ConvSpec transposed = square_deconv(16, 32, 5, 6, 4, 2, 1);
   transposed.n = 2;
   transposed.has_bias = true;
-  transposed.weight_layout = WeightLayout::kIOHW;
   const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
       {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
       {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
