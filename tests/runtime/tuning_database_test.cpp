@@ -459,6 +459,8 @@ TEST(TuningDatabase, RefusesAFileOrDirectoryWritableByOthers) {
   ASSERT_FALSE(in_shared.ok());
   EXPECT_NE(in_shared.status().message().find("refusing tuning database directory"), std::string::npos)
       << in_shared.status().message();
+  // ... and says what to do instead.
+  EXPECT_NE(in_shared.status().message().find("mkdir -m 700"), std::string::npos) << in_shared.status().message();
 
   // A symbolic link in place of the file.
   ASSERT_EQ(symlink(path.c_str(), dir.file("link.sqlite").c_str()), 0);
