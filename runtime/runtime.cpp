@@ -425,7 +425,7 @@ StatusOr<ScheduleRequest> parse_schedule_request(const std::string& text, const 
     }
     return ScheduleRequest{text, space.defaults};
   }
-  return Status::invalid_argument("unknown schedule template '" + text + "' (convjit info lists them)");
+  return Status::invalid_argument("unknown schedule template '" + text + "' ('convjit info --schedules DESCRIPTOR' lists them)");
 }
 
 StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target_text) {
@@ -436,9 +436,11 @@ StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const
   std::lock_guard<std::mutex> lock(halide_compile_mutex());
   Status caught = catch_halide_errors("listing schedules", [&] {
     const ConvAlgorithm algorithm = lower(spec);
+    const ScheduleTemplate* chosen = default_schedule(algorithm, *target).schedule_template;
     for (const ScheduleTemplate* t : all_templates()) {
       ScheduleSpace space;
       space.template_name = t->name();
+      space.is_default = t == chosen;
       space.not_applicable = t->why_not_applicable(algorithm, *target);
       if (space.not_applicable.empty()) {
         for (const Knob& k : t->knobs(algorithm, *target)) space.knobs.push_back({k.name, k.choices, k.meaning});

@@ -83,8 +83,8 @@ std::string run_usage() {
 }
 
 std::string info_usage() {
-  return "usage: convjit info [problem options] DESCRIPTOR\n"
-         "       convjit info --batch FILE\n"
+  return "usage: convjit info [problem options] DESCRIPTOR [--schedules [--target T]]\n"
+         "       convjit info --batch FILE [--schedules [--target T]]\n"
          "\n"
          "Prints the resolved spec as one JSON object: every spec field (dilation 1-based,\n"
          "four-sided padding), input/weight/output shapes, flops, the canonical descriptor,\n"
@@ -93,6 +93,13 @@ std::string info_usage() {
          "  --batch FILE   read problems from a shape file (one problem a line, written as\n"
          "                 on the command line, '#' comments) and print one JSON object per\n"
          "                 line; no descriptor or problem options on the command line then\n"
+         "  --schedules    add \"schedules\": every schedule template in the order the\n"
+         "                 default is chosen from, with \"default\": true on the one that\n"
+         "                 gives it, why a template does not apply, or its default\n"
+         "                 parameters and knobs (name, choices, meaning): what --schedule\n"
+         "                 'NAME(knob=value,...)' of compile, run and bench accepts\n"
+         "  --target T     with --schedules: 'host' (default), 'host-cuda' or a Halide\n"
+         "                 target string\n"
          "\n" +
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }
@@ -136,7 +143,7 @@ std::string compile_usage() {
          "                 needed to compile) or a Halide target string\n"
          "  --schedule S   a schedule template instead of the default: 'NAME' (its\n"
          "                 defaults) or 'NAME(knob=value,...)' with every knob, as\n"
-         "                 'convjit info' lists them, e.g. 'gpu_cublas(columns_layout=1,threads=64)'\n"
+         "                 'convjit info --schedules' lists them, e.g. 'gpu_cublas(columns_layout=1,threads=64)'\n"
          "\n" +
          std::string(kDescriptor) + "\n" + kProblemOptions;
 }

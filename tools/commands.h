@@ -9,7 +9,7 @@ namespace convjit {
 
 // convjit run [problem options] DESCRIPTOR --src X.npy --wei W.npy [--bia B.npy] --dst Y.npy
 int run_command(const std::vector<std::string>& args);
-// convjit info [problem options] DESCRIPTOR | --batch FILE
+// convjit info [problem options] DESCRIPTOR | --batch FILE [--schedules [--target T]]
 int info_command(const std::vector<std::string>& args);
 // convjit compile [problem options] DESCRIPTOR --emit FORMAT -o FILE [--target T]
 int compile_command(const std::vector<std::string>& args);

@@ -74,7 +74,7 @@ std::string json_positive_number(double value) {
   return buffer;
 }
 
-std::string problem_to_json(const Problem& problem) {
+std::string problem_to_json(const Problem& problem, const std::vector<ScheduleSpace>* schedules) {
   const ConvSpec& s = problem.spec;
   JsonObject j;
   if (!problem.name.empty()) j.add("name", problem.name);
@@ -114,6 +114,31 @@ std::string problem_to_json(const Problem& problem) {
   j.add("descriptor", print_descriptor(s, problem.name));
   j.add("canonical_key", canonical_key(s));
   j.add("hash", canonical_hash(s));
+  if (schedules) {
+    std::string list = "[";
+    for (const ScheduleSpace& space : *schedules) {
+      JsonObject t;
+      t.add("template", space.template_name);
+      t.add("default", space.is_default);
+      t.add("applies", space.not_applicable.empty());
+      if (!space.not_applicable.empty()) {
+        t.add("why_not", space.not_applicable);
+      } else {
+        t.add("defaults", space.defaults);
+        std::string knobs = "[";
+        for (const ScheduleKnob& k : space.knobs) {
+          JsonObject knob;
+          knob.add("name", k.name);
+          knob.add_array("choices", k.choices, k.choices.size());
+          knob.add("meaning", k.meaning);
+          knobs += (knobs.size() > 1 ? ", " : "") + knob.finish();
+        }
+        t.add_raw("knobs", knobs + "]");
+      }
+      list += (list.size() > 1 ? ", " : "") + t.finish();
+    }
+    j.add_raw("schedules", list + "]");
+  }
   return j.finish();
 }
 

@@ -232,6 +232,39 @@ if [ -n "$PYTHON" ]; then
   fi
 fi
 
+# --schedules: every template, exactly one of them the default; an applicable one lists
+# its knobs and defaults, which --schedule accepts back as 'NAME(defaults)'.
+checks=$((checks + 1))
+run_convjit info mb1ic8ih6oc16oh6kh3ph1 --schedules
+if [ "$rc" -ne 0 ]; then fail "info --schedules: exit $rc: $(cat "$WORK/stderr")"; fi
+if [ -n "$PYTHON" ]; then
+  schedule=$("$PYTHON" -c '
+import json, sys
+j = json.load(sys.stdin)
+spaces = j["schedules"]
+defaults = [t for t in spaces if t["default"]]
+assert len(defaults) == 1 and defaults[0]["applies"], defaults
+names = [t["template"] for t in spaces]
+assert "cpu_channel_blocked" in names and "gpu_tiled" in names, names
+for t in spaces:
+    if t["applies"]:
+        knobs = {k["name"]: k["choices"] for k in t["knobs"]}
+        for item in t["defaults"].split(","):
+            name, value = item.split("=")
+            assert int(value) in knobs[name], (t["template"], item, knobs)
+    else:
+        assert t["why_not"], t
+# A template that is not the default, with its defaults.
+other = next(t for t in spaces if t["applies"] and not t["default"] and t["template"] != "halide_autoscheduler")
+print("%s(%s)" % (other["template"], other["defaults"]))
+' <"$WORK/stdout") || fail "info --schedules: unexpected JSON: $(head -c 400 "$WORK/stdout")"
+  checks=$((checks + 1))
+  run_convjit compile mb1ic8ih6oc16oh6kh3ph1 --schedule "$schedule" --emit stmt -o out/listed.stmt
+  if [ "$rc" -ne 0 ] || [ ! -s out/listed.stmt ]; then fail "compile --schedule '$schedule' (as info listed it): exit $rc: $(cat "$WORK/stderr")"; fi
+fi
+expect_error 2 - info "$D" --target host
+expect_error 1 - info "$D" --schedules --target not-a-target
+
 # ---- run ----------------------------------------------------------------------------
 # 3x3 box filter over 0..8 with zero padding, plus a bias of 0.5.
 checks=$((checks + 1))

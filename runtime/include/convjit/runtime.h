@@ -144,10 +144,12 @@ struct ScheduleSpace {
   std::string not_applicable;  // empty when the template applies
   std::vector<ScheduleKnob> knobs;
   std::string defaults;        // parameters, as ScheduleRequest::params
+  bool is_default = false;     // the template the default schedule comes from (one per list)
 };
 
 // Every schedule template, most specific first, for (spec, target): what the
-// autotuner searches and the default schedule is chosen from (the first applicable).
+// autotuner searches and the default schedule is chosen from (the first applicable
+// one its template prefers, marked is_default).
 StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const std::string& target = "host");
 
 // A schedule written as Kernel::schedule() prints it, 'NAME(knob=value,...)', or as
