@@ -39,6 +39,40 @@ std::vector<int> c_vector_choices(const ConvSpec& s, int lanes) {
   return two ? std::vector<int>{1, 2} : std::vector<int>{1};
 }
 
+// Tiles no wider than the output (ShiftInwards), and the whole row when it fits in
+// 14 accumulators, which is what defaults() picks for narrow outputs.
+std::vector<int> x_tile_choices(int64_t w_out) {
+  std::vector<int> x_tiles;
+  for (int t = 4; t <= 14; ++t) {
+    // The usual widths, and any that divides the row (11 for 33: no overlap).
+    const bool usual = t == 4 || t == 6 || t == 7 || t == 8 || t == 10 || t == 12 || t == 14;
+    if (t <= w_out && (usual || w_out % t == 0)) x_tiles.push_back(t);
+  }
+  if (w_out <= 14 && std::find(x_tiles.begin(), x_tiles.end(), w_out) == x_tiles.end()) {
+    x_tiles.push_back(static_cast<int>(w_out));
+    std::sort(x_tiles.begin(), x_tiles.end());
+  }
+  return x_tiles;
+}
+
+// The default tile width of one channel vector: the widest choice that redoes at most
+// 10% of the columns (ShiftInwards overlaps the last tile), or one of 8 or more that
+// divides the row. Transposed layers take only multiples of the stride, so that every
+// tile starts on the same column phase; 0 when there is none.
+int default_x_tile(const ConvSpec& s) {
+  const int64_t w_out = output_w(s);
+  const int stride = s.transposed ? static_cast<int>(s.stride_w) : 1;
+  int x_tile = 0;
+  for (int t : x_tile_choices(w_out)) {  // choices ascend
+    if (t % stride != 0) continue;
+    if (x_tile == 0 || (w_out + t - 1) / t * t * 10 <= w_out * 11) x_tile = t;
+  }
+  for (int t : x_tile_choices(w_out)) {
+    if (t >= 8 && t % stride == 0 && w_out % t == 0) x_tile = t;
+  }
+  return x_tile;
+}
+
 class CpuChannelBlockedTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_channel_blocked"; }
@@ -66,8 +100,6 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   // cpu_direct stays ahead on wide 1x1 layers that keep or narrow the channels
   // (64 -> 64 by 1.43x, 256 -> 64 by 1.62x, 32 -> 16 by 1.11x; explore_schedules,
   // single runs): its tile reuses each input row across all output channels.
-  // Other transposed layers only through the tuner: before two channel vectors it
-  // was 0.26-0.65x cpu_transposed on DCGAN's 4x4 stride-2 layers.
   //
   // Transposed layers with two channel vectors by 8 columns, against
   // cpu_transposed_phases (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): DCGAN
@@ -75,32 +107,24 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   // 8 1.16x; 3x3 stride 2 128 -> 64 on 56 1.25x. With 32 channels (one block of two
   // vectors) it lost on 64 columns, 0.62x; by 7 columns (phases alternating between
   // tiles) 0.80x.
+  // With one channel vector (channel_blocked_takes_transposed; same method,
+  // 2026-11-22): 64 -> 32 stride 2 on 56 columns, 3x3 1.92x, 4x4 2.15x, 2x2 2.48x;
+  // 4x4 on 32 columns 1.12x; 3x3 stride 1 48 -> 48 on 28 columns 1.29x over
+  // cpu_transposed. It lost where a phase holds two vectors (4x4 64 -> 32 on 64
+  // columns, 0.71x) and with one channel block (64 -> 16: 0.60x, one task).
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
     if (a.family == ConvFamily::kTransposed) {
-      return channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>());
+      return channel_blocked_takes_transposed(s, target.natural_vector_size<float>());
     }
     if (a.family != ConvFamily::kDirect) return false;
     return output_w(s) < 2 * target.natural_vector_size<float>() + 2 || s.kh * s.kw > 1 || s.c_out >= 2 * s.c_in;
   }
 
   std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    // Tiles no wider than the output (ShiftInwards), and the whole row when it fits
-    // in 14 accumulators, which is what defaults() picks for narrow outputs.
-    const int64_t w_out = output_w(a.spec);
-    std::vector<int> x_tiles;
-    for (int t = 4; t <= 14; ++t) {
-      // The usual widths, and any that divides the row (11 for 33: no overlap).
-      const bool usual = t == 4 || t == 6 || t == 7 || t == 8 || t == 10 || t == 12 || t == 14;
-      if (t <= w_out && (usual || w_out % t == 0)) x_tiles.push_back(t);
-    }
-    if (w_out <= 14 && std::find(x_tiles.begin(), x_tiles.end(), w_out) == x_tiles.end()) {
-      x_tiles.push_back(static_cast<int>(w_out));
-      std::sort(x_tiles.begin(), x_tiles.end());
-    }
     return {
         {"lanes", {target.natural_vector_size<float>()}, "output channels per vector"},
-        {"x_tile", x_tiles, "outputs along x accumulated at once (one vector each)"},
+        {"x_tile", x_tile_choices(output_w(a.spec)), "outputs along x accumulated at once (one vector each)"},
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
         {"c_vectors", c_vector_choices(a.spec, target.natural_vector_size<float>()),
          "channel vectors accumulated at once: each broadcast input value feeds all of them"},
@@ -114,24 +138,15 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   }
 
   ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    const int64_t w_out = output_w(a.spec);
     const int lanes = target.natural_vector_size<float>();
-    // Up to 14 accumulators: the widest allowed tile that redoes at most 10% of the
-    // columns (ShiftInwards overlaps the last tile): 14 for 7-, 14-, 28-, 56- and
-    // 112-wide rows, 12 for 33 (then 11, below). Wider tiles load each weight vector
-    // for more FMAs: on DeepLab's 33-wide layer 12 columns took 6.4 ms, 7 columns 7.6
-    // (no waste either way).
-    const std::vector<Knob> space = knobs(a, target);
-    int x_tile = space[1].choices.front();
-    for (int t : space[1].choices) {
-      if ((w_out + t - 1) / t * t * 10 <= w_out * 11) x_tile = t;  // choices ascend
-    }
-    // A width of 8 or more that divides the row wastes nothing: 11 columns on the
-    // 33-wide DeepLab layers against 12, 1.11x (dilation 4) and 1.03x (dilation 2)
-    // (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21).
-    for (int t : space[1].choices) {
-      if (t >= 8 && w_out % t == 0) x_tile = t;
-    }
+    // Up to 14 accumulators (default_x_tile): 14 for 7-, 14-, 28-, 56- and 112-wide
+    // rows. Wider tiles load each weight vector for more FMAs: on DeepLab's 33-wide
+    // layer 12 columns took 6.4 ms, 7 columns 7.6 (no waste either way). A width of 8
+    // or more that divides the row wastes nothing: 11 columns on the 33-wide DeepLab
+    // layers against 12, 1.11x (dilation 4) and 1.03x (dilation 2) (bench/schedule_ab,
+    // 3 rounds, 2 threads, 2026-11-21).
+    int x_tile = default_x_tile(a.spec);
+    if (x_tile == 0) x_tile = x_tile_choices(output_w(a.spec)).front();
     // Two channel vectors by 7 columns (14 accumulators) where the row is a multiple
     // of 7: each broadcast input value then feeds two FMAs. Against one vector by the
     // tile above (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): ResNet-50
@@ -258,6 +273,21 @@ bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes) {
   const int columns = channel_blocked_two_vector_columns(spec);
   if (spec.transposed && columns % spec.stride_w != 0) return false;
   return c_vector_choices(spec, lanes).back() == 2 && output_w(spec) % columns == 0 && spec.c_out >= 4 * lanes;
+}
+
+bool channel_blocked_takes_transposed(const ConvSpec& spec, int lanes) {
+  if (!spec.transposed) return false;
+  if (channel_blocked_takes_two_vectors(spec, lanes)) return true;
+  // One channel vector by default_x_tile's columns, with two channel blocks or more
+  // to share the cores, on AVX-512 only: on AVX2 (8 lanes) it lost to
+  // cpu_transposed_phases on 3x3 and 4x4 stride-2 layers (0.77x, 0.87x) and to
+  // cpu_transposed on a 3x3 stride-1 layer (0.87x) (bench/schedule_ab, 3 rounds,
+  // 2026-11-22).
+  if (lanes < 16 || spec.groups != 1 || spec.c_out < 2 * lanes || output_w(spec) % spec.stride_w != 0) return false;
+  // Where each phase of the output holds two vectors or more, cpu_transposed_phases
+  // loads its input densely along them and stays ahead.
+  if (spec.stride_w > 1 && output_w(spec) / spec.stride_w >= 2 * lanes) return false;
+  return default_x_tile(spec) != 0;
 }
 
 const ScheduleTemplate& cpu_channel_blocked_template() {

@@ -25,10 +25,11 @@ class CpuDirectTemplate final : public ScheduleTemplate {
 
   const char* name() const override { return transposed_ ? "cpu_transposed" : "cpu_direct"; }
 
-  // cpu_transposed yields to cpu_channel_blocked where that takes two channel
-  // vectors (its measurements are there); cpu_direct is always willing.
+  // cpu_transposed yields to cpu_channel_blocked where that takes the layer
+  // (channel_blocked_takes_transposed; its measurements are there); cpu_direct is
+  // always willing.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    return !transposed_ || !channel_blocked_takes_two_vectors(a.spec, target.natural_vector_size<float>());
+    return !transposed_ || !channel_blocked_takes_transposed(a.spec, target.natural_vector_size<float>());
   }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {

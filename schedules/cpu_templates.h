@@ -24,11 +24,17 @@ std::string needs_x86_cpu(const Halide::Target& target);
 // Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
 // for `spec` (AVX-512 only): 64 or more output channels, by 7 columns on rows a multiple of 7
 // (forward) or by 8 on rows a multiple of 8 with a stride dividing 8 (transposed,
-// so that every column of a tile keeps its phase). cpu_transposed_phases and
-// cpu_transposed yield such transposed specs to it.
+// so that every column of a tile keeps its phase).
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes);
 
 // The column count of those tiles: 7 forward, 8 transposed.
 int channel_blocked_two_vector_columns(const ConvSpec& spec);
+
+// Whether cpu_channel_blocked is the default for the transposed `spec`: where it takes
+// two channel vectors, and with one vector on ungrouped layers of two vectors of
+// channels or more, unless each column phase of the output holds two vectors (there
+// cpu_transposed_phases stays). cpu_transposed_phases and cpu_transposed yield such
+// specs to it.
+bool channel_blocked_takes_transposed(const ConvSpec& spec, int lanes);
 
 }  // namespace convjit

@@ -32,10 +32,10 @@ class CpuTransposedPhasesTemplate final : public ScheduleTemplate {
 
   AlgorithmForm form() const override { return AlgorithmForm::kTransposedPhases; }
 
-  // Not where cpu_channel_blocked takes two channel vectors (64 or more channels; its
-  // measurements are there).
+  // Not where cpu_channel_blocked takes the layer (channel_blocked_takes_transposed;
+  // its measurements are there).
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    return !channel_blocked_takes_two_vectors(a.spec, target.natural_vector_size<float>());
+    return !channel_blocked_takes_transposed(a.spec, target.natural_vector_size<float>());
   }
 
   std::string why_not_applicable(const ConvAlgorithm& a, const Halide::Target& target) const override {

@@ -86,6 +86,13 @@ inline std::vector<LayerCase> layer_cases() {
     s.has_bias = true;
     c.push_back({"transposed_two_channel_vectors", s});
   }
+  {
+    // 32 output channels on 12 columns (6 per phase): cpu_channel_blocked's default
+    // with one channel vector by 12 columns, two channel blocks.
+    ConvSpec s = square_deconv(8, 32, 6, 6, 3, 2, 1);
+    s.output_padding_w = 1;
+    c.push_back({"transposed_one_channel_vector_default", s});
+  }
   c.push_back({"one_column", square_conv(4, 8, 3, 1, 1, 1, 0)});
   {
     // 1x1 on 400 positions (cpu_pointwise reads the input in place; 20-wide rows, so

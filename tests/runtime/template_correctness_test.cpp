@@ -209,6 +209,48 @@ TEST(ScheduleTemplates, EachTemplateAppliesToSomeCase) {
   }
 }
 
+// The template the default schedule comes from, for an explicit target (listing needs
+// no such CPU).
+std::string default_template(const ConvSpec& s, const std::string& target) {
+  auto spaces = schedule_spaces(s, target);
+  EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+  if (!spaces.ok()) return "";
+  std::string chosen;
+  for (const ScheduleSpace& space : *spaces) {
+    if (!space.is_default) continue;
+    EXPECT_TRUE(chosen.empty()) << "two defaults: " << chosen << " and " << space.template_name;
+    EXPECT_TRUE(space.not_applicable.empty()) << space.template_name << ": " << space.not_applicable;
+    chosen = space.template_name;
+  }
+  return chosen;
+}
+
+TEST(ScheduleTemplates, ExactlyOneApplicableTemplateGivesTheDefault) {
+  for (const LayerCase& c : layer_cases()) {
+    EXPECT_FALSE(default_template(c.spec, "host").empty()) << c.name;
+  }
+}
+
+// cpu_channel_blocked takes transposed layers with two channel blocks or more on
+// AVX-512 (channel_blocked_takes_transposed), except where each column phase holds two
+// vectors (cpu_transposed_phases), and not on AVX2, where it measured slower.
+TEST(ScheduleTemplates, TransposedDefaultsFollowTheMeasuredRules) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  const std::string avx2 = "x86-64-linux-avx-avx2-f16c-fma-sse41";
+  ConvSpec s = square_deconv(64, 32, 28, 28, 3, 2, 1);
+  s.output_padding_h = s.output_padding_w = 1;  // 56 columns, 28 per phase
+  EXPECT_EQ(default_template(s, avx512), "cpu_channel_blocked");
+  EXPECT_EQ(default_template(s, avx2), "cpu_transposed_phases");
+  ConvSpec one_block = s;
+  one_block.c_out = 16;
+  EXPECT_EQ(default_template(one_block, avx512), "cpu_transposed_phases");
+  const ConvSpec wide_phases = square_deconv(64, 32, 32, 32, 4, 2, 1);  // 64 columns, 32 per phase
+  EXPECT_EQ(default_template(wide_phases, avx512), "cpu_transposed_phases");
+  const ConvSpec stride1 = square_deconv(48, 48, 28, 28, 3, 1, 1);
+  EXPECT_EQ(default_template(stride1, avx512), "cpu_channel_blocked");
+  EXPECT_EQ(default_template(stride1, avx2), "cpu_transposed");
+}
+
 TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   RuntimeOptions options;
   options.disk.enabled = false;
