@@ -3,8 +3,10 @@
 // schedule alike. Prints each schedule's median over rounds and its ratio to the
 // first, with the spread of the per-round ratios. For deciding heuristic defaults on
 // a noisy 2-core machine, where two separate runs of one kernel differ by 30%.
+// Each run reads another of several buffer sets (the caches do not hold the layer,
+// as when the tuner measures); --warm reuses one set, as `convjit bench` times.
 //
-// usage: schedule_ab [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR
+// usage: schedule_ab [--rounds R] [--runs N] [--warm] [--target T] [problem options] DESCRIPTOR
 //                    SCHEDULE... (TEMPLATE(k=v,...), TEMPLATE alone for its defaults, or default)
 #include <algorithm>
 #include <cstdio>
@@ -29,6 +31,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   int rounds = 7, runs = 15;
   std::string target = "host";
+  bool warm = false;
   std::vector<std::string> problem_tokens, schedules;
   bool have_descriptor = false;
   for (int i = 1; i < argc; ++i) {
@@ -37,6 +40,8 @@ int main(int argc, char** argv) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--warm")) {
+      warm = true;
     } else if (!std::strcmp(argv[i], "--target") && i + 1 < argc) {
       target = argv[++i];
     } else if (std::strchr(argv[i], '(') || !std::strcmp(argv[i], "default") ||
@@ -47,7 +52,7 @@ int main(int argc, char** argv) {
       problem_tokens.push_back(argv[i]);
       if (takes_value && i + 1 < argc) problem_tokens.push_back(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--rounds R] [--runs N] [--target T] [problem options] DESCRIPTOR "
+      std::fprintf(stderr, "usage: %s [--rounds R] [--runs N] [--warm] [--target T] [problem options] DESCRIPTOR "
                            "TEMPLATE(k=v,...) | TEMPLATE | default ...\n", argv[0]);
       return 2;
     }
@@ -76,7 +81,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> times(kernels.size()), ratios(kernels.size());
   for (int r = 0; r < rounds; ++r) {
     for (size_t k = 0; k < kernels.size(); ++k) {
-      auto ms = convjit::measure_kernel(kernels[k], runs);
+      auto ms = convjit::measure_kernel(kernels[k], runs, warm);
       if (!ms.ok()) {
         std::fprintf(stderr, "schedule_ab: %s\n", ms.status().message().c_str());
         return 1;
@@ -85,7 +90,8 @@ int main(int argc, char** argv) {
     }
     for (size_t k = 0; k < kernels.size(); ++k) ratios[k].push_back(times[0].back() / times[k].back());
   }
-  std::printf("%s: %d rounds x median of %d runs\n", convjit::print_descriptor(problem->spec).c_str(), rounds, runs);
+  std::printf("%s: %d rounds x median of %d runs, %s\n", convjit::print_descriptor(problem->spec).c_str(), rounds, runs,
+              warm ? "one buffer set (warm)" : "rotating buffer sets");
   for (size_t k = 0; k < kernels.size(); ++k) {
     const auto [lo, hi] = std::minmax_element(ratios[k].begin(), ratios[k].end());
     std::printf("%9.4f ms  %5.2fx (rounds %.2f-%.2f)  %s\n", median(times[k]), median(ratios[k]), *lo, *hi,

@@ -39,7 +39,8 @@ int64_t product(const int64_t* dims, int rank) {
 // device (to_device()), so that timing measures the kernel, not PCIe transfers.
 class BufferSets {
  public:
-  BufferSets(const ConvSpec& s, uint32_t seed) : spec_(s) {
+  // `max_sets` 1: one set, reused by every run (warm caches, as `convjit bench` times).
+  BufferSets(const ConvSpec& s, uint32_t seed, int64_t max_sets = 8) : spec_(s) {
     const auto in = input_shape(s), out = output_shape(s);
     const auto w = weight_shape(s);
     in_count_ = product(in.data(), 4);
@@ -50,6 +51,7 @@ class BufferSets {
     // two fit in 1 GiB.
     int64_t sets = std::clamp<int64_t>((int64_t{32} << 20) / std::max<int64_t>(bytes, 1) + 1, 2, 8);
     if (2 * bytes > (int64_t{1} << 30)) sets = 1;
+    sets = std::min(sets, std::max<int64_t>(max_sets, 1));
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> uniform(-1.f, 1.f);
     for (int64_t k = 0; k < sets; ++k) {
@@ -193,8 +195,8 @@ struct Candidate {
 
 }  // namespace
 
-StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs) {
-  BufferSets buffers(kernel.spec(), 7);
+StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs, bool warm) {
+  BufferSets buffers(kernel.spec(), 7, warm ? 1 : 8);
   if (kernel.runs_on_cuda()) CONVJIT_RETURN_IF_ERROR(buffers.to_device());
   Status status;
   const double ms = median_ms(buffers, kernel, timing_runs, &status);

@@ -70,7 +70,8 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target, const
 
 // Measures one kernel as the tuner does (median milliseconds after 2 warm-ups,
 // rotating buffer sets; a CUDA kernel on device-resident buffers, each run
-// synchronized).
-StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs);
+// synchronized). `warm`: one buffer set for every run instead, as `convjit bench`
+// times (its data stays in the caches the layer fits in).
+StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs, bool warm = false);
 
 }  // namespace convjit
