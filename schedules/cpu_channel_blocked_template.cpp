@@ -3,7 +3,8 @@
 // channel-widening 1x1 layers (preferred_by_default has the measurements), where
 // cpu_pointwise, listed before it, does not take the layer.
 //
-// A block of c_vectors x `lanes` output channels is one (or two) vectors; a row tile
+// A block of c_vectors x `lanes` output channels is one (or two) vectors (`lanes` is
+// the machine's width, or on groups of 4 or 8 channels, ResNeXt's, as many); a row tile
 // of x_tile outputs is x_tile x c_vectors vector accumulators; each (input channel,
 // ky, kx) step loads c_vectors weight vectors and broadcasts x_tile input values.
 // The weights of a channel block are repacked once per parallel task into a scratch
@@ -29,6 +30,18 @@ int strip_rows(const ConvSpec& s) {
   const int64_t by_cache = std::max<int64_t>(1, (int64_t{128} << 10) / std::max<int64_t>(row_bytes, 1));
   const int64_t by_tasks = std::max<int64_t>(1, output_h(s) * s.n / kMinParallelTasks);
   return static_cast<int>(std::min({by_cache, by_tasks, output_h(s)}));
+}
+
+// The channel-vector width: the machine's, or on grouped layers whose groups are not
+// a multiple of it, the widest of its halves (down to 4) that divides a group, so that
+// a vector's lanes share their group (one broadcast input value); 0 when none does.
+int channel_lanes(const ConvSpec& s, int natural) {
+  if (s.groups == 1) return s.c_out >= natural ? natural : 0;
+  const int64_t per_group = s.c_out / s.groups;
+  for (int lanes = natural; lanes >= 4; lanes /= 2) {
+    if (per_group % lanes == 0) return lanes;
+  }
+  return 0;
 }
 
 // Channel vectors per register tile: 2 where a block of two vectors fits the output
@@ -81,12 +94,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     if (std::string why = needs_x86_cpu(target); !why.empty()) return why;
     if (a.family == ConvFamily::kDepthwise) return "a depthwise convolution (one input channel per output: no channel reuse)";
     const ConvSpec& s = a.spec;
-    const int lanes = std::min<int>(target.natural_vector_size<float>(), 16);
-    if (s.c_out < lanes) return "fewer output channels than a vector";
-    // The lanes of a channel block must share their group, so that the input value
-    // they multiply is one broadcast.
-    if (s.groups > 1 && (s.c_out / s.groups) % lanes != 0) return "output channels per group not a multiple of the vector width";
-    return "";
+    if (channel_lanes(s, target.natural_vector_size<float>()) != 0) return "";
+    if (s.groups == 1) return "fewer output channels than a vector";
+    return "output channels per group not a multiple of 4 (the lanes of a vector must share their group)";
   }
 
   // Where it wins over cpu_direct, defaults against defaults, 2026-11-21, 2-core
@@ -96,7 +106,11 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   //   1.75x (1.59-1.81), ResNet-50's stride-2 1x1 projection (28 wide) 1.24x;
   // - kernels larger than 1x1, whose taps reuse each packed weight vector: res2 3x3
   //   1.23x (1.20-1.24), ResNet-50 conv1 7x7 1.24x, MobileNetV2 conv1 1.43x;
-  // - 1x1 layers that widen the channels: 16 -> 96 2.67x; 64 -> 256 is a tie.
+  // - 1x1 layers that widen the channels: 16 -> 96 2.67x; 64 -> 256 is a tie;
+  // - grouped layers (2026-11-22, with a padded copy per task): ResNeXt-50's 32 groups,
+  //   res2a (4 channels a group, 4 lanes) 2.00x, res3a (8, stride 2) 1.80x, res4a
+  //   (16) 2.08x, res5a (32) 2.92x; on AVX2 res2a 1.82x, res3a 2.91x. With one warm
+  //   buffer set (schedule_ab --warm, 5 rounds) res2a 1.11x, res3a 1.34x.
   // cpu_direct stays ahead on wide 1x1 layers that keep or narrow the channels
   // (64 -> 64 by 1.43x, 256 -> 64 by 1.62x, 32 -> 16 by 1.11x; explore_schedules,
   // single runs): its tile reuses each input row across all output channels.
@@ -123,10 +137,11 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
   std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
     return {
-        {"lanes", {target.natural_vector_size<float>()}, "output channels per vector"},
+        {"lanes", {channel_lanes(a.spec, target.natural_vector_size<float>())},
+         "output channels per vector (the machine's width, or less to fit a group)"},
         {"x_tile", x_tile_choices(output_w(a.spec)), "outputs along x accumulated at once (one vector each)"},
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
-        {"c_vectors", c_vector_choices(a.spec, target.natural_vector_size<float>()),
+        {"c_vectors", c_vector_choices(a.spec, channel_lanes(a.spec, target.natural_vector_size<float>())),
          "channel vectors accumulated at once: each broadcast input value feeds all of them"},
         {"pack_weights", {0, 1}, "repack each channel block's weights with the channel innermost"},
         {"parallel", {0, 1, 2},
@@ -138,7 +153,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   }
 
   ScheduleParams defaults(const ConvAlgorithm& a, const Halide::Target& target) const override {
-    const int lanes = target.natural_vector_size<float>();
+    const int lanes = channel_lanes(a.spec, target.natural_vector_size<float>());
     // Up to 14 accumulators (default_x_tile): 14 for 7-, 14-, 28-, 56- and 112-wide
     // rows. Wider tiles load each weight vector for more FMAs: on DeepLab's 33-wide
     // layer 12 columns took 6.4 ms, 7 columns 7.6 (no waste either way). A width of 8
@@ -173,6 +188,14 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // block's weights (4x4 taps): DCGAN 128 -> 64 (2 blocks) 1.27x, 256 -> 128 (4
     // blocks) 1.20x over strips (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21).
     if (a.spec.transposed) parallel = 0;
+    // Grouped: each channel block reads only its group's input channels, so neither
+    // row strips nor one staged copy of every channel pays: ResNeXt-50 res3a (32
+    // groups of 8, stride 2) with a padded copy per task 1.76x cpu_direct, against
+    // 0.58x with row strips and one copy (bench/schedule_ab, 3 rounds, 2 threads,
+    // 2026-11-22). A copy per task against one copy of every channel, warm
+    // (--warm, 5 rounds): res4a (16 a group) 2.17x, res5a (32) 1.95x.
+    const bool grouped = a.spec.groups > 1;
+    if (grouped) parallel = blocks >= kMinParallelTasks ? 0 : 1;
     return {{"lanes", lanes},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
@@ -185,7 +208,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // Tasks over channel blocks each read the whole image: staged per task,
             // the padded copy is made once per block. Once for all: ResNet-50 res4
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
-            {"stage", a.reads_padding && blocks >= kMinParallelTasks ? 1 : 0}};
+            {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {

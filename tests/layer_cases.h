@@ -35,6 +35,17 @@ inline std::vector<LayerCase> layer_cases() {
     c.push_back({"grouped_goihw", s});
   }
   {
+    // Groups narrower than a machine vector (ResNeXt's 32 groups of 4 or 8 channels):
+    // cpu_channel_blocked vectorizes over a group's channels with a narrower vector.
+    ConvSpec s = square_conv(32, 32, 11, 11, 3, 2, 1);
+    s.groups = 4;  // 8 output channels per group
+    s.has_bias = true;
+    c.push_back({"grouped_eight_per_group_strided", s});
+    ConvSpec t = square_conv(24, 32, 8, 9, 3, 1, 1);
+    t.groups = 8;  // 3 input and 4 output channels per group
+    c.push_back({"grouped_four_per_group", t});
+  }
+  {
     ConvSpec s = square_conv(16, 16, 10, 10, 3, 1, 2);
     s.dilation_h = s.dilation_w = 2;
     s.conv_mode = ConvMode::kConvolution;
