@@ -18,6 +18,7 @@
 #include "cuda_device.h"
 #include "pipeline_compiler.h"
 #include "shared_object_loader.h"
+#include "static_parallel_for.h"
 
 namespace convjit {
 namespace {
@@ -68,6 +69,12 @@ HalideRuntimeLibrary::HalideRuntimeLibrary(void* handle) : handle_(handle) {
   CONVJIT_CHECK(set_num_threads_ && shutdown_thread_pool_ && set_error_handler,
                 "Halide runtime lacks its entry points");
   set_error_handler(&record_halide_error);
+  // Parallel loops on convjit's pool: the same share of a loop for each thread on
+  // every call (static_parallel_for.h has the measurements).
+  using DoParFor = int (*)(void*, ParallelTask, int, int, uint8_t*);
+  auto set_do_par_for = reinterpret_cast<DoParFor (*)(DoParFor)>(dlsym(handle_, "halide_set_custom_do_par_for"));
+  CONVJIT_CHECK(set_do_par_for, "Halide runtime lacks halide_set_custom_do_par_for");
+  set_do_par_for(&static_parallel_for);
   auto find = [&](auto& slot, const char* name) {
     slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(handle_, name));
     CONVJIT_CHECK(slot != nullptr, std::string("Halide runtime lacks ") + name);
@@ -142,6 +149,7 @@ void HalideRuntimeLibrary::set_num_threads(int threads) const {
   // the pool first makes the next parallel loop start exactly `threads` workers.
   shutdown_thread_pool_();
   set_num_threads_(threads);
+  set_static_parallel_threads(threads);
 }
 
 std::string HalideRuntimeLibrary::take_last_error() {

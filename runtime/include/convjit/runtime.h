@@ -213,9 +213,10 @@ void set_cuda_context(void* context, void* stream);
 // kUnavailable, naming what is missing, without a device.
 StatusOr<double> cuda_fp32_peak_gflops();
 
-// Sets the number of worker threads of the process's one Halide thread pool
-// (0 = one per core). Affects kernels run afterwards; must not be called while a
-// kernel runs (the pool is restarted).
+// Sets how many threads run a kernel's parallel loops: the caller and threads - 1
+// workers of convjit's pool (runtime/static_parallel_for.h), each with the same share
+// of a loop on every call; 0 = $HL_NUM_THREADS, else one per CPU. Affects kernels run
+// afterwards; must not be called while a kernel runs (the pools are restarted).
 void set_num_threads(int threads);
 
 }  // namespace convjit
