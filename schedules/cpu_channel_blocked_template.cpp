@@ -105,7 +105,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   //   (ShiftInwards) and redo up to half the work: DeepLab's 33-wide dilated 3x3
   //   1.75x (1.59-1.81), ResNet-50's stride-2 1x1 projection (28 wide) 1.24x;
   // - kernels larger than 1x1, whose taps reuse each packed weight vector: res2 3x3
-  //   1.23x (1.20-1.24), ResNet-50 conv1 7x7 1.24x, MobileNetV2 conv1 1.43x;
+  //   1.23x (1.20-1.24), ResNet-50 conv1 7x7 1.24x (MobileNetV2 conv1 1.43x then,
+  //   before convjit's own thread pool; see the scatter rule below);
   // - 1x1 layers that widen the channels: 16 -> 96 2.67x; 64 -> 256 is a tie;
   // - grouped layers (2026-11-22, with a padded copy per task): ResNeXt-50's 32 groups,
   //   res2a (4 channels a group, 4 lanes) 2.00x, res3a (8, stride 2) 1.80x, res4a
@@ -132,6 +133,11 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       return channel_blocked_takes_transposed(s, target.natural_vector_size<float>());
     }
     if (a.family != ConvFamily::kDirect) return false;
+    // Each output column's channel vector is stored with the channel stride (a
+    // scatter): with fewer than 32 multiply-adds per output the stores outweigh the
+    // sums. MobileNetV2 conv1 (3 -> 32, 3x3, 27 per output): cpu_direct 1.27-1.44x on
+    // AVX-512, 1.14x on AVX2 (bench/schedule_ab --warm, 5 rounds, 2026-11-22).
+    if ((s.c_in / s.groups) * s.kh * s.kw < 32) return false;
     return output_w(s) < 2 * target.natural_vector_size<float>() + 2 || s.kh * s.kw > 1 || s.c_out >= 2 * s.c_in;
   }
 
