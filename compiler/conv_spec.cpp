@@ -1,6 +1,7 @@
 // Derived quantities of a ConvSpec (output size, tensor shapes, FLOPs) and enum names.
 #include "convjit/conv_spec.h"
 
+#include <cstring>
 #include <tuple>
 
 namespace convjit {
@@ -101,7 +102,9 @@ std::array<int64_t, 4> output_shape(const ConvSpec& s) {
   return {s.n, s.c_out, output_h(s), output_w(s)};
 }
 
-int weight_rank(const ConvSpec& s) { return s.weight_layout == WeightLayout::kGOIHW ? 5 : 4; }
+int weight_rank(const ConvSpec& s) {
+  return s.weight_layout == WeightLayout::kGOIHW || s.weight_layout == WeightLayout::kOIHW16o ? 5 : 4;
+}
 
 std::array<int64_t, 5> weight_shape(const ConvSpec& s) {
   const int64_t g = s.groups;
@@ -114,9 +117,48 @@ std::array<int64_t, 5> weight_shape(const ConvSpec& s) {
       return {s.c_in, s.c_out / g, s.kh, s.kw, 0};
     case WeightLayout::kMIHW:
       return {s.c_out / s.c_in, s.c_in, s.kh, s.kw, 0};
+    case WeightLayout::kOIHW16o:
+      return {s.c_out / 16, s.c_in / g, s.kh, s.kw, 16};
   }
   CONVJIT_CHECK(false, "unknown weight layout");
   return {};
+}
+
+int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i, int64_t ky, int64_t kx) {
+  const int64_t cog = s.c_out / s.groups, cig = s.c_in / s.groups;
+  switch (s.weight_layout) {
+    case WeightLayout::kOIHW:
+    case WeightLayout::kGOIHW:  // the same memory
+      return ((o * cig + i) * s.kh + ky) * s.kw + kx;
+    case WeightLayout::kIOHW:  // (c_in, c_out/g, kh, kw): row of the global input channel
+      return ((((o / cog) * cig + i) * cog + o % cog) * s.kh + ky) * s.kw + kx;
+    case WeightLayout::kMIHW: {  // output channel c*m+j uses W[j, c]
+      const int64_t m = s.c_out / s.c_in;
+      return (((o % m) * s.c_in + o / m) * s.kh + ky) * s.kw + kx;
+    }
+    case WeightLayout::kOIHW16o:
+      return ((((o / 16) * cig + i) * s.kh + ky) * s.kw + kx) * 16 + o % 16;
+  }
+  CONVJIT_CHECK(false, "unknown weight layout");
+  return 0;
+}
+
+Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst) {
+  CONVJIT_RETURN_IF_ERROR(validate(spec));
+  ConvSpec target = spec;
+  target.weight_layout = to;
+  CONVJIT_RETURN_IF_ERROR(validate(target));
+  const int64_t size = element_size(spec.dtype);
+  const int64_t cig = spec.c_in / spec.groups;
+  const auto* from = static_cast<const unsigned char*>(src);
+  auto* into = static_cast<unsigned char*>(dst);
+  for (int64_t o = 0; o < spec.c_out; ++o)
+    for (int64_t i = 0; i < cig; ++i)
+      for (int64_t ky = 0; ky < spec.kh; ++ky)
+        for (int64_t kx = 0; kx < spec.kw; ++kx)
+          std::memcpy(into + weight_offset(target, o, i, ky, kx) * size, from + weight_offset(spec, o, i, ky, kx) * size,
+                      static_cast<size_t>(size));
+  return Status();
 }
 
 int64_t bias_size(const ConvSpec& s) { return s.c_out; }
@@ -172,6 +214,7 @@ const char* to_string(WeightLayout l) {
     case WeightLayout::kGOIHW: return "goihw";
     case WeightLayout::kIOHW: return "iohw";
     case WeightLayout::kMIHW: return "mihw";
+    case WeightLayout::kOIHW16o: return "oihw16o";
   }
   return "invalid";
 }
@@ -215,8 +258,8 @@ StatusOr<ComputeMode> parse_compute_mode(const std::string& text) {
 }
 
 StatusOr<WeightLayout> parse_weight_layout(const std::string& text) {
-  static const WeightLayout kAll[] = {WeightLayout::kOIHW, WeightLayout::kGOIHW,
-                                      WeightLayout::kIOHW, WeightLayout::kMIHW};
+  static const WeightLayout kAll[] = {WeightLayout::kOIHW, WeightLayout::kGOIHW, WeightLayout::kIOHW,
+                                      WeightLayout::kMIHW, WeightLayout::kOIHW16o};
   return parse_enum(text, kAll, "weight layout");
 }
 

@@ -124,6 +124,8 @@ Expr weight_at(const ImageParam& w, const ConvSpec& s, Expr o, Expr i_local, Exp
       const int m = static_cast<int>(s.c_out / s.c_in);
       return w(kx, ky, o / m, o % m);
     }
+    case WeightLayout::kOIHW16o:
+      return w(o % 16, kx, ky, i_local, o / 16);
   }
   CONVJIT_CHECK(false, "unknown weight layout");
   return Expr();

@@ -3,7 +3,8 @@
 //
 // Every buffer is addressed innermost-first, as Halide does:
 //   input   (x, y, c, n)                 = NCHW memory, x (width) contiguous
-//   weights (kx, ky, i, o) or, for GOIHW, (kx, ky, i, o_in_group, g); see weight_layout
+//   weights (kx, ky, i, o) or, for GOIHW, (kx, ky, i, o_in_group, g), for OIHW16o
+//           (o % 16, kx, ky, i, o / 16); see weight_layout
 //   bias    (c)
 //   output  (x, y, c, n)                 = NCHW memory
 // All four are pinned to the spec's extents with a unit innermost stride, so a

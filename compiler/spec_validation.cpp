@@ -45,8 +45,8 @@ Status check_enums(const ConvSpec& s) {
     return bad("dtype", static_cast<int>(s.dtype), "f32, f16");
   if (static_cast<unsigned>(s.compute_mode) > static_cast<unsigned>(ComputeMode::kFloat32))
     return bad("compute_mode", static_cast<int>(s.compute_mode), "default, float32");
-  if (static_cast<unsigned>(s.weight_layout) > static_cast<unsigned>(WeightLayout::kMIHW))
-    return bad("weight_layout", static_cast<int>(s.weight_layout), "oihw, goihw, iohw, mihw");
+  if (static_cast<unsigned>(s.weight_layout) > static_cast<unsigned>(WeightLayout::kOIHW16o))
+    return bad("weight_layout", static_cast<int>(s.weight_layout), "oihw, goihw, iohw, mihw, oihw16o");
   return Status();
 }
 
@@ -105,6 +105,13 @@ Status check_groups(const ConvSpec& s) {
   if (s.weight_layout == WeightLayout::kMIHW && s.groups != s.c_in)
     return Status::invalid_spec(cat("weight layout mihw with groups=", s.groups, " and c_in=", s.c_in,
                                     ": mihw describes a depthwise convolution and needs groups == c_in"));
+  if (s.weight_layout == WeightLayout::kOIHW16o && s.c_out % 16 != 0)
+    return Status::invalid_spec(cat("weight layout oihw16o with c_out=", s.c_out,
+                                    ": oihw16o holds the output channels in blocks of 16 and needs c_out a "
+                                    "multiple of 16"));
+  if (s.weight_layout == WeightLayout::kOIHW16o && s.transposed)
+    return Status::invalid_spec(
+        "weight layout oihw16o with a transposed convolution: oihw16o is for forward convolutions (use iohw)");
   return Status();
 }
 

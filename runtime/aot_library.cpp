@@ -186,7 +186,7 @@ std::string header_text(const std::string& name, const std::vector<Entry>& entri
     << "/* A spec in convjit's canonical form (the values the entries below list). Enums:\n"
     << " * padding_mode 0 zeros 1 reflect 2 replicate 3 circular; conv_mode 0\n"
     << " * cross_correlation 1 convolution; dtype 0 f32 1 f16; compute_mode 0 default 1\n"
-    << " * float32; weight_layout 0 oihw 1 goihw 2 iohw 3 mihw. */\n"
+    << " * float32; weight_layout 0 oihw 1 goihw 2 iohw 3 mihw 4 oihw16o. */\n"
     << "typedef struct " << name << "_spec {\n"
     << "  int64_t n, c_in, h_in, w_in, c_out, kh, kw, stride_h, stride_w;\n"
     << "  int64_t pad_top, pad_bottom, pad_left, pad_right, dilation_h, dilation_w, groups;\n"

@@ -149,7 +149,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
         {"c_vectors", c_vector_choices(a.spec, channel_lanes(a.spec, target.natural_vector_size<float>())),
          "channel vectors accumulated at once: each broadcast input value feeds all of them"},
-        {"pack_weights", {0, 1}, "repack each channel block's weights with the channel innermost"},
+        {"pack_weights", a.spec.weight_layout == WeightLayout::kOIHW16o ? std::vector<int>{0} : std::vector<int>{0, 1},
+         "repack each channel block's weights with the channel innermost (never for oihw16o weights, already so)"},
         {"parallel", {0, 1, 2},
          "tasks: 0 = channel blocks, 1 = channel blocks x row strips, 2 = row strips, each "
          "running every channel block over its input rows while they are in cache"},
@@ -209,7 +210,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // overlapping). The tuner tries it.
             {"y_tile", 1},
             {"c_vectors", c_vectors},
-            {"pack_weights", 1},
+            {"pack_weights", a.spec.weight_layout == WeightLayout::kOIHW16o ? 0 : 1},
             {"parallel", parallel},
             // Tasks over channel blocks each read the whole image: staged per task,
             // the padded copy is made once per block. Once for all: ResNet-50 res4
@@ -280,7 +281,21 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // With two channel vectors the vector is twice the machine's width: LLVM splits
     // each operation in two, and both halves share the broadcast input.
     acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
-    acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
+    if (a.spec.weight_layout == WeightLayout::kOIHW16o && block % 16 == 0) {
+      // Weights in blocks of 16 channels: one load per block of 16. A 32-wide vector
+      // spans two blocks, which Halide loads as a gather (5x slower on ResNet-50
+      // res5 3x3); split, each half is a dense load.
+      Var cv("cv"), cl("cl");
+      acc.update()
+          .split(c, cv, cl, 16)
+          .reorder(cl, cv, x, y, a.r.x, a.r.y, a.r.z, n)
+          .vectorize(cl)
+          .unroll(cv)
+          .unroll(x)
+          .unroll(y);
+    } else {
+      acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
+    }
     if (p.get("pack_weights") == 1) {
       if (p.get("parallel") == 2) {
         pack_weights_channel_innermost(a, acc, out, Var::outermost(), lanes);

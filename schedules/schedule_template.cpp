@@ -90,6 +90,8 @@ std::vector<int> vector_widths_up_to(int limit) {
 
 void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Func& owner,
                                     const Halide::Var& level, int lanes) {
+  // Blocks of 16 output channels, innermost: already what the repacking makes.
+  if (a.spec.weight_layout == WeightLayout::kOIHW16o) return;
   Halide::Func packed = a.weights.in(consumer);
   // OIHW (kx, ky, i, o), GOIHW (kx, ky, i, o, g), IOHW (kx, ky, o, i), MIHW (kx, ky, i, m)
   std::vector<Halide::Var> w = packed.args();

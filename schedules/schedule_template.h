@@ -97,7 +97,8 @@ namespace convjit {
 
 // Repacks the weights `consumer` reads, once per `level` of `owner`, into a scratch
 // buffer with the output channel innermost, so that a vector of output channels is
-// one dense load (in OIHW it is a gather with stride c_in*kh*kw).
+// one dense load (in OIHW it is a gather with stride c_in*kh*kw). Nothing to do for
+// weights given in blocks of 16 output channels (WeightLayout::kOIHW16o).
 void pack_weights_channel_innermost(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Func& owner,
                                     const Halide::Var& level, int lanes);
 

@@ -35,6 +35,18 @@ inline std::vector<LayerCase> layer_cases() {
     c.push_back({"grouped_goihw", s});
   }
   {
+    // Weights in blocks of 16 output channels (oihw16o): read as they are, with no
+    // repacking; 3x3 grouped with a bias, and 1x1 (cpu_pointwise's broadcasts).
+    ConvSpec s = square_conv(8, 32, 6, 9, 3, 1, 1);
+    s.groups = 2;
+    s.has_bias = true;
+    s.weight_layout = WeightLayout::kOIHW16o;
+    c.push_back({"grouped_weights_in_blocks_of_16", s});
+    ConvSpec t = square_conv(24, 48, 7, 7, 1, 1, 0);
+    t.weight_layout = WeightLayout::kOIHW16o;
+    c.push_back({"pointwise_weights_in_blocks_of_16", t});
+  }
+  {
     // Groups narrower than a machine vector (ResNeXt's 32 groups of 4 or 8 channels):
     // cpu_channel_blocked vectorizes over a group's channels with a narrower vector.
     ConvSpec s = square_conv(32, 32, 11, 11, 3, 2, 1);

@@ -66,6 +66,8 @@ int64_t reference_weight_offset(const ConvSpec& s, int64_t o, int64_t i, int64_t
       const int64_t m = s.c_out / s.c_in;
       return (((o % m) * s.c_in + i) * s.kh + ky) * s.kw + kx;
     }
+    case WeightLayout::kOIHW16o:  // buf[o / 16][i % cig][ky][kx][o % 16]
+      return ((((o / 16) * cig + i % cig) * s.kh + ky) * s.kw + kx) * 16 + o % 16;
   }
   std::abort();
 }

@@ -24,6 +24,18 @@
 namespace convjit {
 namespace {
 
+// The layer as `--weights prepared` times it: forward convolutions whose output
+// channels fill blocks of 16 take their weights in oihw16o, the layout convjit's
+// channel-vectorized schedules read without repacking (a user reorders them once with
+// convert_weights, as oneDNN's weights are reordered before it is timed); the rest as
+// given.
+ConvSpec with_prepared_weights(const ConvSpec& s) {
+  if (s.weight_layout != WeightLayout::kOIHW && s.weight_layout != WeightLayout::kGOIHW) return s;
+  ConvSpec prepared = s;
+  prepared.weight_layout = WeightLayout::kOIHW16o;
+  return validate(prepared).ok() ? prepared : s;
+}
+
 StatusOr<std::vector<int>> parse_threads(const std::string& text) {
   std::vector<int> threads;
   std::istringstream in(text);
@@ -73,7 +85,7 @@ int bench_command(const std::vector<std::string>& args) {
   CommandError error;
   if (!route_arguments("bench", args,
                        {{"--batch", true}, {"--threads", true}, {"--repeat", true}, {"--json", false},
-                        {"--no-onednn", false}, {"--target", true}},
+                        {"--no-onednn", false}, {"--target", true}, {"--weights", true}},
                        &routed, &error)) {
     return report_error(error);
   }
@@ -99,6 +111,10 @@ int bench_command(const std::vector<std::string>& args) {
   }
   const bool json = routed.options.count("--json") != 0;
   const bool with_onednn = !routed.options.count("--no-onednn") && peers::onednn_available();
+  const std::string weights = routed.options.count("--weights") ? routed.options["--weights"] : "prepared";
+  if (weights != "prepared" && weights != "given") {
+    return report_error("--weights '" + weights + "': expected prepared or given (see 'convjit bench --help')", kExitUsage);
+  }
 
   std::vector<Problem> problems;
   if (!problems_from_arguments("bench", routed, &problems, &error)) return report_error(error);
@@ -116,22 +132,28 @@ int bench_command(const std::vector<std::string>& args) {
   std::map<int, double> peak;
   for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);
   if (!json) {
-    std::printf("convjit bench: %zu layer(s); threads: Halide pool and OpenMP set to each count, "
+    std::printf("convjit bench: %zu layer(s); threads: convjit's pool and OpenMP set to each count, "
                 "OMP_WAIT_POLICY=%s; medians of %d runs after 2 warm-ups\n",
                 problems.size(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset", repeat);
+    std::printf("convjit weights: %s\n",
+                weights == "prepared"
+                    ? "prepared: forward layers with 16k output channels take them in oihw16o (column wtag), "
+                      "reordered once beforehand as oneDNN's are; the others as given"
+                    : "as given (oihw, iohw, ...), repacked inside the kernel where its schedule needs it");
     for (int t : *threads) std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s\n", t, peak[t]);
     std::printf("oneDNN: %s; 'blocked' = its preferred layouts, data already reordered; 'nchw' = NCHW in "
                 "and out, reorders timed; ratio = oneDNN time / convjit time (> 1: convjit faster)\n",
                 with_onednn ? "Debian's libdnnl" : "not timed");
-    std::printf("%-32s %3s %8s %10s %10s %10s %8s %8s %8s %6s  %s\n", "layer", "thr", "ready_s", "convjit_ms",
-                "dnnl_blk", "dnnl_nchw", "ratio_b", "ratio_n", "GFLOP/s", "peak%", "schedule");
+    std::printf("%-32s %3s %8s %10s %10s %10s %8s %8s %8s %6s %-7s  %s\n", "layer", "thr", "ready_s", "convjit_ms",
+                "dnnl_blk", "dnnl_nchw", "ratio_b", "ratio_n", "GFLOP/s", "peak%", "wtag", "schedule");
   }
   std::map<int, std::vector<double>> log_ratio_blocked, log_ratio_nchw;
   for (size_t i = 0; i < problems.size(); ++i) {
     const Problem& p = problems[i];
     const std::string name = p.name.empty() ? print_descriptor(p.spec) : p.name;
     if (!json) std::fprintf(stderr, "[bench] %zu/%zu %s\n", i + 1, problems.size(), name.c_str());
-    auto kernel = Runtime::global().get_kernel(p.spec, target);
+    const ConvSpec timed = weights == "prepared" ? with_prepared_weights(p.spec) : p.spec;
+    auto kernel = Runtime::global().get_kernel(timed, target);
     if (!kernel.ok()) return report_error(kernel.status());
     for (int t : *threads) {
       set_num_threads(t);
@@ -151,11 +173,12 @@ int bench_command(const std::vector<std::string>& args) {
       if (json) {
         std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
                     "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"ready_ms\": %s, "
-                    "\"schedule\": %s}\n",
+                    "\"wtag\": %s, \"schedule\": %s}\n",
                     json_quote(name).c_str(), json_quote(print_descriptor(p.spec)).c_str(), t,
                     json_positive_number(*convjit_ms).c_str(), json_positive_number(blocked).c_str(), json_positive_number(nchw).c_str(),
                     json_positive_number(gflops).c_str(), json_positive_number(gflops / peak[t]).c_str(),
-                    json_positive_number(kernel->compile_seconds() * 1e3).c_str(), json_quote(kernel->schedule()).c_str());
+                    json_positive_number(kernel->compile_seconds() * 1e3).c_str(), json_quote(to_string(timed.weight_layout)).c_str(),
+                    json_quote(kernel->schedule()).c_str());
       } else {
         auto cell = [](double v) {
           char buf[32];
@@ -169,10 +192,11 @@ int bench_command(const std::vector<std::string>& args) {
           else std::snprintf(buf, sizeof buf, "%8s", "n/a");
           return std::string(buf);
         };
-        std::printf("%-32s %3d %8.3f %s %s %s %s %s %8.1f %5.1f%%  %s\n", name.c_str(), t,
+        std::printf("%-32s %3d %8.3f %s %s %s %s %s %8.1f %5.1f%% %-7s  %s\n", name.c_str(), t,
                     kernel->compile_seconds(), cell(*convjit_ms).c_str(),
                     cell(blocked).c_str(), cell(nchw).c_str(), ratio(blocked, *convjit_ms).c_str(),
-                    ratio(nchw, *convjit_ms).c_str(), gflops, 100 * gflops / peak[t], kernel->schedule().c_str());
+                    ratio(nchw, *convjit_ms).c_str(), gflops, 100 * gflops / peak[t], to_string(timed.weight_layout),
+                    kernel->schedule().c_str());
       }
       std::fflush(stdout);
     }

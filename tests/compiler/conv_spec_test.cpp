@@ -334,12 +334,51 @@ TEST(ConvSpec, Fnv1aMatchesPublishedVectors) {
   EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cull);
 }
 
+// OIHW16o: (c_out/16, c_in/g, kh, kw, 16), element [o/16][i][ky][kx][o%16]; the
+// conversion from OIHW puts every weight there, and back gives the original.
+TEST(ConvSpec, Oihw16oShapeOffsetsAndConversionRoundTrip) {
+  ConvSpec s;
+  s.c_in = 6;
+  s.h_in = s.w_in = 5;
+  s.c_out = 32;
+  s.kh = 3;
+  s.kw = 2;
+  s.groups = 2;
+  ConvSpec blocked = s;
+  blocked.weight_layout = WeightLayout::kOIHW16o;
+  ASSERT_TRUE(validate(blocked).ok()) << validate(blocked).message();
+  EXPECT_EQ(weight_rank(blocked), 5);
+  const std::array<int64_t, 5> shape = {2, 3, 3, 2, 16};
+  EXPECT_EQ(weight_shape(blocked), shape);
+  EXPECT_EQ(weight_offset(blocked, 17, 2, 1, 0), (((1 * 3 + 2) * 3 + 1) * 2 + 0) * 16 + 1);
+  const int64_t count = 32 * 3 * 3 * 2;
+  std::vector<float> oihw(count), packed(count, -1.f), back(count, -1.f);
+  for (int64_t k = 0; k < count; ++k) oihw[k] = static_cast<float>(k);
+  ASSERT_TRUE(convert_weights(s, oihw.data(), WeightLayout::kOIHW16o, packed.data()).ok());
+  for (int64_t o = 0; o < 32; ++o)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t ky = 0; ky < 3; ++ky)
+        for (int64_t kx = 0; kx < 2; ++kx)
+          ASSERT_EQ(packed[((((o / 16) * 3 + i) * 3 + ky) * 2 + kx) * 16 + o % 16],
+                    oihw[((o * 3 + i) * 3 + ky) * 2 + kx]);
+  ASSERT_TRUE(convert_weights(blocked, packed.data(), WeightLayout::kOIHW, back.data()).ok());
+  EXPECT_EQ(back, oihw);
+  // A layout the spec cannot take fails with the validation rule, writing nothing.
+  ConvSpec narrow = s;
+  narrow.c_out = 24;
+  std::vector<float> out(24 * 3 * 3 * 2, -1.f);
+  const Status refused = convert_weights(narrow, oihw.data(), WeightLayout::kOIHW16o, out.data());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("multiple of 16"), std::string::npos) << refused.message();
+  EXPECT_EQ(out, std::vector<float>(out.size(), -1.f));
+}
+
 TEST(ConvSpec, EnumNamesRoundTrip) {
   for (PaddingMode m : {PaddingMode::kZeros, PaddingMode::kReflect, PaddingMode::kReplicate,
                         PaddingMode::kCircular})
     EXPECT_EQ(*parse_padding_mode(to_string(m)), m);
-  for (WeightLayout l :
-       {WeightLayout::kOIHW, WeightLayout::kGOIHW, WeightLayout::kIOHW, WeightLayout::kMIHW})
+  for (WeightLayout l : {WeightLayout::kOIHW, WeightLayout::kGOIHW, WeightLayout::kIOHW, WeightLayout::kMIHW,
+                         WeightLayout::kOIHW16o})
     EXPECT_EQ(*parse_weight_layout(to_string(l)), l);
   const auto bad = parse_padding_mode("mirror");
   ASSERT_FALSE(bad.ok());

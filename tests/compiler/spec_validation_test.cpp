@@ -81,8 +81,8 @@ TEST(SpecValidation, RejectsUnknownComputeMode) {
 
 TEST(SpecValidation, RejectsUnknownWeightLayout) {
   ConvSpec s = base_spec();
-  s.weight_layout = static_cast<WeightLayout>(4);
-  expect_rejected(s, {"weight_layout=4", "unknown enum value", "oihw, goihw, iohw, mihw"});
+  s.weight_layout = static_cast<WeightLayout>(5);
+  expect_rejected(s, {"weight_layout=5", "unknown enum value", "oihw, goihw, iohw, mihw, oihw16o"});
 }
 
 // ---- Sizes ----------------------------------------------------------------------
@@ -186,6 +186,17 @@ TEST(SpecValidation, RejectsMihwUnlessDepthwise) {
   s.groups = 2;
   s.weight_layout = WeightLayout::kMIHW;
   expect_rejected(s, {"mihw", "groups=2", "c_in=4", "needs groups == c_in"});
+}
+
+TEST(SpecValidation, RejectsOihw16oUnlessForwardWithBlocksOf16Channels) {
+  ConvSpec s = base_spec();
+  s.c_out = 24;
+  s.weight_layout = WeightLayout::kOIHW16o;
+  expect_rejected(s, {"oihw16o", "c_out=24", "multiple of 16"});
+  s.c_out = 32;
+  EXPECT_TRUE(validate(s).ok()) << validate(s).message();
+  s.transposed = true;
+  expect_rejected(s, {"oihw16o", "transposed", "forward"});
 }
 
 // ---- Transposed convolution ---------------------------------------------------

@@ -32,6 +32,12 @@ enum class WeightLayout {
   kGOIHW,  // (g, c_out/g, c_in/g, kh, kw): MegEngine grouped, same memory as OIHW
   kIOHW,   // (c_in, c_out/g, kh, kw): PyTorch / Chainer transposed convolution
   kMIHW,   // (m, c_in, kh, kw): Chainer depthwise; output channel i*m+j uses W[j, i]
+  // (c_out/16, c_in/g, kh, kw, 16): OIHW with the output channels in blocks of 16,
+  // innermost (oneDNN's Oihw16o). Forward convolutions with c_out a multiple of 16.
+  // A vector of output channels is one dense load, so channel-vectorized schedules
+  // read the weights as they are instead of repacking them on every run: weights
+  // reordered once (convert_weights) and used for many runs.
+  kOIHW16o,
 };
 
 struct ConvSpec {
@@ -89,8 +95,15 @@ bool is_depthwise(const ConvSpec& s);
 // Tensor shapes, outermost first (NCHW for activations).
 std::array<int64_t, 4> input_shape(const ConvSpec& s);
 std::array<int64_t, 4> output_shape(const ConvSpec& s);
-int weight_rank(const ConvSpec& s);                  // 5 for GOIHW, else 4
+int weight_rank(const ConvSpec& s);                  // 5 for GOIHW and OIHW16o, else 4
 std::array<int64_t, 5> weight_shape(const ConvSpec& s);  // first weight_rank() entries used
+// The element offset, in a dense tensor of weight_shape(s), of the weight joining
+// output channel o with input channel i_local of o's group at tap (ky, kx).
+int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i_local, int64_t ky, int64_t kx);
+// Copies the dense weights `src` of `spec` (in spec.weight_layout) into `dst` in
+// layout `to` (elements of spec.dtype's size; dst holds weight_shape's count for the
+// spec with that layout). Fails, naming the rule, where `to` does not fit the spec.
+Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst);
 int64_t bias_size(const ConvSpec& s);                // c_out
 
 // Multiply-adds counted twice: 2*n*c_out*h_out*w_out*(c_in/g)*kh*kw for a forward
@@ -118,7 +131,7 @@ const char* to_string(PaddingMode m);   // zeros reflect replicate circular
 const char* to_string(ConvMode m);      // cross_correlation convolution
 const char* to_string(DataType t);      // f32 f16
 const char* to_string(ComputeMode m);   // default float32
-const char* to_string(WeightLayout l);  // oihw goihw iohw mihw
+const char* to_string(WeightLayout l);  // oihw goihw iohw mihw oihw16o
 StatusOr<PaddingMode> parse_padding_mode(const std::string& text);
 StatusOr<ConvMode> parse_conv_mode(const std::string& text);
 StatusOr<DataType> parse_data_type(const std::string& text);
