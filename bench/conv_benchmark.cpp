@@ -1,6 +1,7 @@
 // Google Benchmark program: every layer of a shape file through convjit and, in the
 // same process, through oneDNN (blocked layouts, and NCHW with reorders), on 1 and 2
-// threads, with GFLOP/s counters.
+// threads, with GFLOP/s counters. convjit's weights are prepared once in its
+// preferred layout (oihw16o where the channels allow), as oneDNN's are in its own.
 //
 // Usage: conv_benchmark [SHAPES_FILE] [benchmark flags, e.g. --benchmark_filter=res2]
 // Default shapes: bench/shapes. oneDNN runs are timed by the peer (medians of 10 runs)
@@ -23,8 +24,11 @@ using convjit::TensorView;
 
 std::vector<int64_t> dims(const int64_t* shape, int rank) { return {shape, shape + rank}; }
 
+// convjit with its weights prepared once in preferred_weight_layout, as oneDNN's
+// are in its preferred layout (`convjit bench --weights prepared`).
 void run_convjit(benchmark::State& state, const convjit::Problem& problem, int threads) {
-  const ConvSpec& s = problem.spec;
+  ConvSpec s = problem.spec;
+  s.weight_layout = convjit::preferred_weight_layout(s);
   convjit::set_num_threads(threads);
   auto kernel = convjit::Runtime::global().get_kernel(s, "host");
   if (!kernel.ok()) {

@@ -143,6 +143,13 @@ int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i, int64_t ky, int64
   return 0;
 }
 
+WeightLayout preferred_weight_layout(const ConvSpec& spec) {
+  if (spec.weight_layout != WeightLayout::kOIHW && spec.weight_layout != WeightLayout::kGOIHW) return spec.weight_layout;
+  ConvSpec blocked = spec;
+  blocked.weight_layout = WeightLayout::kOIHW16o;
+  return validate(blocked).ok() ? WeightLayout::kOIHW16o : spec.weight_layout;
+}
+
 Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst) {
   CONVJIT_RETURN_IF_ERROR(validate(spec));
   ConvSpec target = spec;

@@ -24,16 +24,13 @@
 namespace convjit {
 namespace {
 
-// The layer as `--weights prepared` times it: forward convolutions whose output
-// channels fill blocks of 16 take their weights in oihw16o, the layout convjit's
-// channel-vectorized schedules read without repacking (a user reorders them once with
-// convert_weights, as oneDNN's weights are reordered before it is timed); the rest as
-// given.
+// The layer as `--weights prepared` times it: in preferred_weight_layout (oihw16o
+// where the channels allow it, which a user reorders once with convert_weights, as
+// oneDNN's weights are reordered before it is timed).
 ConvSpec with_prepared_weights(const ConvSpec& s) {
-  if (s.weight_layout != WeightLayout::kOIHW && s.weight_layout != WeightLayout::kGOIHW) return s;
   ConvSpec prepared = s;
-  prepared.weight_layout = WeightLayout::kOIHW16o;
-  return validate(prepared).ok() ? prepared : s;
+  prepared.weight_layout = preferred_weight_layout(s);
+  return prepared;
 }
 
 StatusOr<std::vector<int>> parse_threads(const std::string& text) {

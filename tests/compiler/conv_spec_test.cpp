@@ -373,6 +373,26 @@ TEST(ConvSpec, Oihw16oShapeOffsetsAndConversionRoundTrip) {
   EXPECT_EQ(out, std::vector<float>(out.size(), -1.f));
 }
 
+TEST(ConvSpec, PreferredWeightLayoutIsOihw16oWhereTheChannelsAllowIt) {
+  ConvSpec s;
+  s.c_in = 8;
+  s.h_in = s.w_in = 6;
+  s.c_out = 32;
+  s.kh = s.kw = 3;
+  EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kOIHW16o);
+  s.weight_layout = WeightLayout::kGOIHW;
+  s.groups = 2;
+  EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kOIHW16o);
+  s.c_out = 24;  // not blocks of 16
+  EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
+  ConvSpec t = s;
+  t.groups = 1;
+  t.c_out = 32;
+  t.transposed = true;
+  t.weight_layout = WeightLayout::kIOHW;
+  EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kIOHW);
+}
+
 TEST(ConvSpec, EnumNamesRoundTrip) {
   for (PaddingMode m : {PaddingMode::kZeros, PaddingMode::kReflect, PaddingMode::kReplicate,
                         PaddingMode::kCircular})

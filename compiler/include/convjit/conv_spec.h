@@ -104,6 +104,10 @@ int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i_local, int64_t ky,
 // layout `to` (elements of spec.dtype's size; dst holds weight_shape's count for the
 // spec with that layout). Fails, naming the rule, where `to` does not fit the spec.
 Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst);
+// The layout to prepare `spec`'s weights in, once, for many runs on a CPU: oihw16o
+// for forward OIHW or GOIHW weights whose output channels fill blocks of 16 (read
+// without repacking), else spec.weight_layout.
+WeightLayout preferred_weight_layout(const ConvSpec& spec);
 int64_t bias_size(const ConvSpec& s);                // c_out
 
 // Multiply-adds counted twice: 2*n*c_out*h_out*w_out*(c_in/g)*kh*kw for a forward
