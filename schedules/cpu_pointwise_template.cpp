@@ -78,9 +78,19 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // threads, 2026-11-21: 512 -> 2048 1.29x and 1.39x, 160 -> 960 1.18x, 64 -> 256
   // 1.73x), but lost on 512 -> 2048 in convjit bench (warm: 0.58x and 0.52x
   // oneDNN's ratio against 0.71x, 1 and 2 threads), so this rule stands.
+  //
+  // With weights in oihw16o (read without repacking) cpu_channel_blocked's two-vector
+  // tiles take the small images (bench/schedule_ab --warm, 5 rounds, 2 threads,
+  // 2026-11-22): 7x7 512 -> 2048 1.59x, 160 -> 960 1.18x, 64 -> 256 2.20x; 14x14
+  // 96 -> 576 1.36x. On 56x56 and 28x28 the two were within 10% (64 -> 256 1.04x,
+  // 128 -> 512 1.07x, 64 -> 64 0.74x), so those stay here.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
     if (!pads_by_default(s, target) || !flat_input_is_input_plane(s)) return true;
+    if (s.weight_layout == WeightLayout::kOIHW16o &&
+        channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>())) {
+      return false;
+    }
     const int64_t tile = default_tile(target);
     const int64_t padded_bytes = (output_w(s) * output_h(s) + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
     return padded_bytes <= (int64_t{128} << 10);

@@ -251,6 +251,20 @@ TEST(ScheduleTemplates, TransposedDefaultsFollowTheMeasuredRules) {
   EXPECT_EQ(default_template(stride1, avx2), "cpu_transposed");
 }
 
+// On a small image a 1x1 layer goes to cpu_pointwise with OIHW weights (which
+// cpu_channel_blocked would repack every run), to cpu_channel_blocked with oihw16o.
+TEST(ScheduleTemplates, SmallImagePointwiseDefaultFollowsTheWeightLayout) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  ConvSpec s = square_conv(512, 2048, 7, 7, 1, 1, 0);
+  EXPECT_EQ(default_template(s, avx512), "cpu_pointwise");
+  s.weight_layout = WeightLayout::kOIHW16o;
+  EXPECT_EQ(default_template(s, avx512), "cpu_channel_blocked");
+  // A large image stays on cpu_pointwise either way.
+  ConvSpec large = square_conv(64, 256, 56, 56, 1, 1, 0);
+  large.weight_layout = WeightLayout::kOIHW16o;
+  EXPECT_EQ(default_template(large, avx512), "cpu_pointwise");
+}
+
 TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   RuntimeOptions options;
   options.disk.enabled = false;
