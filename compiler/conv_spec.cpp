@@ -1,6 +1,7 @@
 // Derived quantities of a ConvSpec (output size, tensor shapes, FLOPs) and enum names.
 #include "convjit/conv_spec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <tuple>
 
@@ -145,6 +146,8 @@ int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i, int64_t ky, int64
 
 WeightLayout preferred_weight_layout(const ConvSpec& spec) {
   if (spec.weight_layout != WeightLayout::kOIHW && spec.weight_layout != WeightLayout::kGOIHW) return spec.weight_layout;
+  const int64_t bytes = spec.c_out * (spec.c_in / std::max<int64_t>(spec.groups, 1)) * spec.kh * spec.kw * element_size(spec.dtype);
+  if (bytes < (int64_t{1} << 20)) return spec.weight_layout;
   ConvSpec blocked = spec;
   blocked.weight_layout = WeightLayout::kOIHW16o;
   return validate(blocked).ok() ? WeightLayout::kOIHW16o : spec.weight_layout;

@@ -373,17 +373,19 @@ TEST(ConvSpec, Oihw16oShapeOffsetsAndConversionRoundTrip) {
   EXPECT_EQ(out, std::vector<float>(out.size(), -1.f));
 }
 
-TEST(ConvSpec, PreferredWeightLayoutIsOihw16oWhereTheChannelsAllowIt) {
+TEST(ConvSpec, PreferredWeightLayoutIsOihw16oForLargeWeightsWhereTheChannelsAllowIt) {
   ConvSpec s;
-  s.c_in = 8;
-  s.h_in = s.w_in = 6;
-  s.c_out = 32;
-  s.kh = s.kw = 3;
+  s.c_in = 512;
+  s.h_in = s.w_in = 7;
+  s.c_out = 512;
+  s.kh = s.kw = 3;  // 9 MiB of weights
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kOIHW16o);
   s.weight_layout = WeightLayout::kGOIHW;
-  s.groups = 2;
+  s.groups = 2;  // 4.5 MiB
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kOIHW16o);
-  s.c_out = 24;  // not blocks of 16
+  s.c_out = 520;  // not blocks of 16
+  EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
+  s.c_out = 64;  // 576 KiB: repacked per run instead
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
   ConvSpec t = s;
   t.groups = 1;

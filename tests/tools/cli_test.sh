@@ -468,11 +468,12 @@ fi
 expect_error_naming 2 "--repeat '0'" bench "$D" --repeat 0 --no-onednn
 expect_error_naming 2 "missing DESCRIPTOR or --batch" bench --no-onednn
 expect_error_naming 2 "--weights 'bogus'" bench "$D" --weights bogus --no-onednn
-# --weights: prepared (default) times a layer of 16 output channels with oihw16o weights,
-# given with the problem's own layout; the JSON says which.
+# --weights: prepared (default) times a layer with 1 MiB of weights in blocks of 16
+# output channels with oihw16o weights, given with the problem's own layout; the JSON
+# says which.
 for mode in prepared given; do
   checks=$((checks + 1))
-  run_convjit bench mb1ic8ih6oc16oh6kh3ph1 --weights "$mode" --threads 1 --repeat 1 --no-onednn --json
+  run_convjit bench mb1ic256ih3oc1024oh3kh1ph0 --weights "$mode" --threads 1 --repeat 1 --no-onednn --json
   want='"wtag": "oihw16o"'
   if [ "$mode" = given ]; then want='"wtag": "oihw"'; fi
   if [ "$rc" -ne 0 ] || ! grep -qF "$want" "$WORK/stdout"; then
