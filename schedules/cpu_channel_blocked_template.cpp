@@ -308,7 +308,19 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
 }  // namespace
 
-int channel_blocked_two_vector_columns(const ConvSpec& spec) { return spec.transposed ? 8 : 7; }
+int channel_blocked_two_vector_columns(const ConvSpec& spec) {
+  if (spec.transposed) return 8;
+  const int64_t w = output_w(spec);
+  if (w % 7 == 0) return 7;
+  // Else the widest of 8 to 11 columns that divides the row (16 to 22 accumulators):
+  // against one vector by the same width (bench/schedule_ab --warm, 3 rounds, 2
+  // threads, 2026-11-22): DeepLab's 33-wide 3x3 by 11 1.12-1.22x, 16-wide by 8 1.12x,
+  // 20-wide by 10 1.08x.
+  for (int columns = 11; columns >= 8; --columns) {
+    if (w % columns == 0) return columns;
+  }
+  return 7;  // no width divides the row: two_vectors rejects it (w % 7 != 0)
+}
 
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes) {
   // 14 or 16 accumulators, two weight vectors and a broadcast need AVX-512's 32

@@ -22,12 +22,13 @@ const ScheduleTemplate& halide_autoscheduler_template();
 std::string needs_x86_cpu(const Halide::Target& target);
 
 // Whether cpu_channel_blocked's defaults take register tiles of two channel vectors
-// for `spec` (AVX-512 only): 64 or more output channels, by 7 columns on rows a multiple of 7
-// (forward) or by 8 on rows a multiple of 8 with a stride dividing 8 (transposed,
-// so that every column of a tile keeps its phase).
+// for `spec` (AVX-512 only): 64 or more output channels, by 7 columns on rows a multiple
+// of 7, else by 8 to 11 columns that divide the row (forward), or by 8 on rows a
+// multiple of 8 with a stride dividing 8 (transposed, so that every column of a tile
+// keeps its phase).
 bool channel_blocked_takes_two_vectors(const ConvSpec& spec, int lanes);
 
-// The column count of those tiles: 7 forward, 8 transposed.
+// The column count of those tiles: forward 7, or 8 to 11 dividing the row; transposed 8.
 int channel_blocked_two_vector_columns(const ConvSpec& spec);
 
 // Whether cpu_channel_blocked is the default for the transposed `spec`: where it takes
