@@ -109,9 +109,6 @@ Status check_groups(const ConvSpec& s) {
     return Status::invalid_spec(cat("weight layout oihw16o with c_out=", s.c_out,
                                     ": oihw16o holds the output channels in blocks of 16 and needs c_out a "
                                     "multiple of 16"));
-  if (s.weight_layout == WeightLayout::kOIHW16o && s.transposed)
-    return Status::invalid_spec(
-        "weight layout oihw16o with a transposed convolution: oihw16o is for forward convolutions (use iohw)");
   return Status();
 }
 

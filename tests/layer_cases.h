@@ -45,6 +45,10 @@ inline std::vector<LayerCase> layer_cases() {
     ConvSpec t = square_conv(24, 48, 7, 7, 1, 1, 0);
     t.weight_layout = WeightLayout::kOIHW16o;
     c.push_back({"pointwise_weights_in_blocks_of_16", t});
+    // Transposed, 4x4 stride 2 (DCGAN), two vectors of channels by 8 columns.
+    ConvSpec u = square_deconv(8, 64, 4, 4, 4, 2, 1);
+    u.weight_layout = WeightLayout::kOIHW16o;
+    c.push_back({"transposed_weights_in_blocks_of_16", u});
   }
   {
     // Groups narrower than a machine vector (ResNeXt's 32 groups of 4 or 8 channels):

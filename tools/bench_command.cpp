@@ -134,7 +134,7 @@ int bench_command(const std::vector<std::string>& args) {
                 problems.size(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset", repeat);
     std::printf("convjit weights: %s\n",
                 weights == "prepared"
-                    ? "prepared: in preferred_weight_layout (oihw16o for forward layers with 1 MiB or more "
+                    ? "prepared: in preferred_weight_layout (oihw16o for layers with 1 MiB or more "
                       "in blocks of 16 channels; column wtag), reordered once beforehand as oneDNN's are"
                     : "as given (oihw, iohw, ...), repacked inside the kernel where its schedule needs it");
     for (int t : *threads) std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s\n", t, peak[t]);

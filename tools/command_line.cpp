@@ -222,7 +222,7 @@ std::string bench_usage() {
          "                     threads, convjit_ms, onednn_blocked_ms, onednn_nchw_ms, gflops,\n"
          "                     peak_fraction, ready_ms, wtag, schedule\n"
          "  --no-onednn        time convjit alone\n"
-         "  --weights MODE     prepared (default): forward layers with 1 MiB of weights or\n"
+         "  --weights MODE     prepared (default): layers with 1 MiB of weights or\n"
          "                     more, whose output channels fill blocks of 16, are timed\n"
          "                     with their weights in oihw16o (preferred_weight_layout),\n"
          "                     reordered once beforehand (convert_weights), as oneDNN's\n"

@@ -33,7 +33,8 @@ enum class WeightLayout {
   kIOHW,   // (c_in, c_out/g, kh, kw): PyTorch / Chainer transposed convolution
   kMIHW,   // (m, c_in, kh, kw): Chainer depthwise; output channel i*m+j uses W[j, i]
   // (c_out/16, c_in/g, kh, kw, 16): OIHW with the output channels in blocks of 16,
-  // innermost (oneDNN's Oihw16o). Forward convolutions with c_out a multiple of 16.
+  // innermost (oneDNN's Oihw16o); c_out a multiple of 16. For a transposed
+  // convolution too (O is still the operation's output channels, as in OIHW).
   // A vector of output channels is one dense load, so channel-vectorized schedules
   // read the weights as they are instead of repacking them on every run: weights
   // reordered once (convert_weights) and used for many runs.
@@ -105,8 +106,8 @@ int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i_local, int64_t ky,
 // spec with that layout). Fails, naming the rule, where `to` does not fit the spec.
 Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst);
 // The layout to prepare `spec`'s weights in, once, for many runs on a CPU: oihw16o
-// for forward OIHW or GOIHW weights of 1 MiB or more whose output channels fill
-// blocks of 16 (read without repacking), else spec.weight_layout. Smaller weights
+// for OIHW or GOIHW weights of 1 MiB or more whose output channels fill blocks of
+// 16 (read without repacking), else spec.weight_layout. Smaller weights
 // cost little to repack per run into one stream per channel block, which measured
 // faster than oihw16o's two (ResNet-50 conv1 and res2 3x3: 5-20%).
 WeightLayout preferred_weight_layout(const ConvSpec& spec);
