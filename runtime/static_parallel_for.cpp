@@ -31,6 +31,16 @@ inline void cpu_relax() {
 // enough to leave the core to others (OpenMP's workers, other processes) soon after.
 constexpr std::chrono::microseconds kSpinTime{200};
 
+// A spin-wait's allowance: spin for kSpinTime from construction (reading the clock every
+// 64 rounds only), then the waiter backs off (sleeps or yields).
+class SpinBudget {
+ public:
+  bool spinning(int round) const { return (round & 63) != 0 || Clock::now() < until_; }
+
+ private:
+  const Clock::time_point until_ = Clock::now() + kSpinTime;
+};
+
 // One thread's share of a loop: iterations [front, end), relative to the loop's min,
 // packed in one word so that the owner (taking the front) and thieves (taking the
 // back) claim with one compare-and-swap.
@@ -152,10 +162,10 @@ class Worker {
       if (loop == nullptr || loop == kTaken) return nullptr;
       return slot_.compare_exchange_strong(loop, kTaken, std::memory_order_acq_rel) ? loop : nullptr;
     };
-    const auto spin_until = Clock::now() + kSpinTime;
-    for (int spins = 0;; ++spins) {
+    const SpinBudget budget;
+    for (int round = 0;; ++round) {
       if (Loop* loop = try_take()) return loop;
-      if ((spins & 63) != 0 || Clock::now() < spin_until) {
+      if (budget.spinning(round)) {
         cpu_relax();
         continue;
       }
@@ -207,9 +217,9 @@ class Pool {
     loop.remaining.store(size, std::memory_order_relaxed);
     for (int k = 1; k < loop.shares; ++k) workers_[k - 1]->hand(&loop);
     participate(loop, 0);
-    const auto spin_until = Clock::now() + kSpinTime;
-    for (int spins = 0; loop.remaining.load(std::memory_order_acquire) > 0; ++spins) {
-      if ((spins & 63) != 0 || Clock::now() < spin_until) {
+    const SpinBudget budget;
+    for (int round = 0; loop.remaining.load(std::memory_order_acquire) > 0; ++round) {
+      if (budget.spinning(round)) {
         cpu_relax();
       } else {
         std::this_thread::yield();

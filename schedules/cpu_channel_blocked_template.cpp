@@ -142,12 +142,12 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
   }
 
   std::vector<Knob> knobs(const ConvAlgorithm& a, const Halide::Target& target) const override {
+    const int lanes = channel_lanes(a.spec, target.natural_vector_size<float>());
     return {
-        {"lanes", {channel_lanes(a.spec, target.natural_vector_size<float>())},
-         "output channels per vector (the machine's width, or less to fit a group)"},
+        {"lanes", {lanes}, "output channels per vector (the machine's width, or less to fit a group)"},
         {"x_tile", x_tile_choices(output_w(a.spec)), "outputs along x accumulated at once (one vector each)"},
         {"y_tile", {1, 2}, "rows accumulated at once (clamped to the height)"},
-        {"c_vectors", c_vector_choices(a.spec, channel_lanes(a.spec, target.natural_vector_size<float>())),
+        {"c_vectors", c_vector_choices(a.spec, lanes),
          "channel vectors accumulated at once: each broadcast input value feeds all of them"},
         {"pack_weights", a.spec.weight_layout == WeightLayout::kOIHW16o ? std::vector<int>{0} : std::vector<int>{0, 1},
          "repack each channel block's weights with the channel innermost (never for oihw16o weights, already so)"},

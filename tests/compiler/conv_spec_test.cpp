@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "square_conv.h"
+
 namespace convjit {
 namespace {
 
@@ -337,12 +339,8 @@ TEST(ConvSpec, Fnv1aMatchesPublishedVectors) {
 // OIHW16o: (c_out/16, c_in/g, kh, kw, 16), element [o/16][i][ky][kx][o%16]; the
 // conversion from OIHW puts every weight there, and back gives the original.
 TEST(ConvSpec, Oihw16oShapeOffsetsAndConversionRoundTrip) {
-  ConvSpec s;
-  s.c_in = 6;
-  s.h_in = s.w_in = 5;
-  s.c_out = 32;
-  s.kh = 3;
-  s.kw = 2;
+  ConvSpec s = square_conv(6, 32, 5, 5, 3, 1, 0);
+  s.kw = 2;  // kh != kw, so that the offsets tell the two apart
   s.groups = 2;
   ConvSpec blocked = s;
   blocked.weight_layout = WeightLayout::kOIHW16o;
@@ -374,11 +372,7 @@ TEST(ConvSpec, Oihw16oShapeOffsetsAndConversionRoundTrip) {
 }
 
 TEST(ConvSpec, PreferredWeightLayoutIsOihw16oForLargeWeightsWhereTheChannelsAllowIt) {
-  ConvSpec s;
-  s.c_in = 512;
-  s.h_in = s.w_in = 7;
-  s.c_out = 512;
-  s.kh = s.kw = 3;  // 9 MiB of weights
+  ConvSpec s = square_conv(512, 512, 7, 7, 3, 1, 0);  // 9 MiB of weights
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kOIHW16o);
   s.weight_layout = WeightLayout::kGOIHW;
   s.groups = 2;  // 4.5 MiB
@@ -389,15 +383,7 @@ TEST(ConvSpec, PreferredWeightLayoutIsOihw16oForLargeWeightsWhereTheChannelsAllo
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
   // Transposed IOHW weights stay as they are (DCGAN's 256 -> 128 4x4, 2 MiB, measured
   // the same either way), and so does any layout it does not convert.
-  ConvSpec t;
-  t.c_in = 256;
-  t.h_in = t.w_in = 8;
-  t.c_out = 128;
-  t.kh = t.kw = 4;
-  t.stride_h = t.stride_w = 2;
-  t.pad_top = t.pad_bottom = t.pad_left = t.pad_right = 1;
-  t.transposed = true;
-  t.weight_layout = WeightLayout::kIOHW;
+  ConvSpec t = square_deconv(256, 128, 8, 8, 4, 2, 1);
   EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kIOHW);
   t.weight_layout = WeightLayout::kMIHW;  // not a layout it converts
   EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kMIHW);
