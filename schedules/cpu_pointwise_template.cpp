@@ -5,12 +5,16 @@
 // A register tile is x_vectors * lanes consecutive positions, across row ends, by
 // c_tile output channels, accumulated over all input channels of the group: each
 // step loads x_vectors input vectors and broadcasts c_tile weights. A parallel task
-// owns `rows` output rows by c_block channels: it runs its tiles into a block of
-// flat sums (channel tiles outer, so its input rows stay in cache for all of them)
-// and copies the block to the output rows.
+// owns about `rows` output rows by c_block channels, and runs its tiles with channel
+// tiles outer (its input rows stay in L2 for all of them) or position tiles outer
+// (one tile's input, optionally copied into a dense panel, stays in L1 for every
+// channel tile). Each tile is stored straight into the output rows (direct_output),
+// or into a block of flat sums per task that is copied to the output rows after;
+// the block is what lets a small image be padded to whole tiles.
 //
-// When the caller's input rows are not contiguous (a strided view), the kernel runs
-// the same schedule with per-element loads (a specialization), so it is always right.
+// When the caller's input or output rows are not contiguous (a strided view), the
+// kernel runs the same schedule with per-element loads or stores (a
+// specialization), so it is always right.
 #include <algorithm>
 
 #include "cpu_templates.h"
@@ -54,6 +58,13 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
          "input 0 = read in place, 1 = copied once, zero-padded to whole register tiles (for images "
          "smaller than a few tiles; 0 falls back to 1 when the image is smaller than one tile; "
          "always 1 with a stride or padding)"},
+        {"pack_input", {0, 1}, "1 = copy each position tile's input into a dense buffer (tile by input "
+         "channels) before its channel tiles run over it"},
+        {"direct_output", {0, 1}, "1 = store register tiles straight into the output rows; 0 = into a block "
+         "of sums per task, copied to the output rows after (needs an image of at least one tile, not "
+         "padded to whole tiles)"},
+        {"tile_order", {0, 1}, "0 = channel tiles outer (the task's input block stays in L2 for all of them), "
+         "1 = position tiles outer (one tile's input stays in L1 for every channel tile)"},
     };
   }
 
@@ -101,7 +112,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const int lanes = target.natural_vector_size<float>();
     const int64_t w = output_w(s), h = output_h(s);
     const bool small_image = pads_by_default(s, target);
-    const int stage = small_image || !flat_input_is_input_plane(s) ? 1 : 0;
+    const int64_t positions = output_w(s) * output_h(s);
+    const int stage = (small_image && positions < default_tile(target)) || !flat_input_is_input_plane(s) ? 1 : 0;
     int x_vectors = kDefaultVectors, rows = static_cast<int>(h);
     if (!small_image) {
       // Rows per task: the least work redone by overlapping tiles and row blocks,
@@ -136,6 +148,24 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       parts *= 2;
     }
     const int64_t c_block = (s.c_out + parts - 1) / parts;
+    // Register tiles stored straight into the output rows wherever the image holds
+    // one default tile. Against the block of sums copied after (bench/schedule_ab
+    // --warm, 3 rounds, 2 threads, 2-core AVX-512 Xeon, 2026-11-22, with the tile
+    // order below): 56x56 64 -> 64 1.35x, 64 -> 256 1.19x, 256 -> 64 1.41x; 112x112
+    // 32 -> 16 1.52x, 16 -> 96 1.52x; 28x28 128 -> 512 1.26x; 14x14 96 -> 576 1.24x
+    // and 256 -> 1024 1.06x (input read in place, not padded to whole tiles); the
+    // stride-2 projections (staged input, 256 or 512 input channels) within the
+    // noise, 1.01-1.07x. On 7x7 (49 positions, one tile of 3 vectors) the padded
+    // block stays (960 -> 320: 0.97x).
+    const bool direct = positions >= default_tile(target);
+    // Position tiles outer, each tile's input copied into a dense panel first, unless
+    // the input channels are few: a position tile then stores into all c_block
+    // output planes (a page each) after only a few multiply-adds per store, where
+    // channel tiles outer stream a few planes at a time. Measured as above: 256 -> 64
+    // 1.41x against 1.13x (channel tiles outer), 64 -> 64 1.35x against 1.23x,
+    // 128 -> 512 1.26x against 0.96x, 32 -> 16 1.52x against 1.34x, 64 -> 256 1.17x
+    // against 1.19x; 16 -> 96 0.94x against 1.52x.
+    const bool position_tiles_outer = direct && s.c_in / s.groups >= 32;
     // 24 accumulators (6 x 4 vectors, or 8 x 3) leave 8 registers for the input
     // vectors and a broadcast weight; 8 x 4 spilled.
     return {{"lanes", lanes},
@@ -143,7 +173,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
             {"c_tile", static_cast<int>(std::min<int64_t>(x_vectors == kDefaultVectors ? 6 : 8, s.c_out))},
             {"rows", rows},
             {"c_block", static_cast<int>(c_block)},
-            {"stage", stage}};
+            {"stage", stage},
+            {"pack_input", position_tiles_outer ? 1 : 0},
+            {"direct_output", direct ? 1 : 0},
+            {"tile_order", position_tiles_outer ? 1 : 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& params) const override {
@@ -166,7 +199,20 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // is zero-padded there): rounding up a block of fewer rows would recompute the
     // tiles it shares with its neighbours, up to two per block.
     int rows = std::max(std::min(params.get("rows"), h), std::min(h, (tile + w - 1) / w));
-    const bool round_up_to_tiles = stage && rows == h;
+    const bool direct = params.get("direct_output") == 1 && positions >= tile;
+    const bool round_up_to_tiles = stage && rows == h && !direct;
+    const bool position_tiles_outer = params.get("tile_order") == 1;
+    const bool pack_input = params.get("pack_input") == 1;
+    if (stage) {
+      // The copy of the positions read (zero-padded to whole tiles), once for all tasks;
+      // with a stride or padding it gathers them.
+      a.flat_input.compute_root().reorder(a.p, a.c, a.n).vectorize(a.p, lanes).parallel(a.c);
+    }
+    if (direct) {
+      schedule_direct_output(a, tile, c_tile, c_block, (rows * w + tile - 1) / tile, position_tiles_outer,
+                             pack_input, lanes);
+      return;
+    }
 
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n, &p = a.p;
     Func& out = a.output;
@@ -191,18 +237,14 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     if (round_up_to_tiles) block.align_bounds(p, tile);
     block.split(p, po, pi, tile, TailStrategy::ShiftInwards)
         .split(c, cc, cci, c_tile, TailStrategy::ShiftInwards)
-        .reorder(pi, cci, po, cc, n)
+        .reorder(pi, cci, position_tiles_outer ? cc : po, position_tiles_outer ? po : cc, n)
         .vectorize(pi, lanes)
         .unroll(pi)
         .unroll(cci);
-    a.flat_accumulator.compute_at(block, po).vectorize(p, lanes).unroll(p).unroll(c);
+    a.flat_accumulator.compute_at(block, position_tiles_outer ? cc : po).vectorize(p, lanes).unroll(p).unroll(c);
     a.flat_accumulator.update().reorder(p, c, a.r.x, n).vectorize(p, lanes).unroll(p).unroll(c);
 
-    if (stage) {
-      // The copy of the positions read (zero-padded to whole tiles), once for all tasks;
-      // with a stride or padding it gathers them.
-      a.flat_input.compute_root().reorder(p, c, n).vectorize(p, lanes).parallel(c);
-    }
+    if (pack_input) a.flat_input.in(a.flat_accumulator).compute_at(block, po).vectorize(p, lanes).unroll(p);
     // Only now: a specialization copies the schedule as it is when made. Both
     // branches run the schedule; the condition lets each keep one side of
     // flat_input's select (dense loads, or per-element loads of strided rows).
@@ -210,6 +252,78 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   }
 
  private:
+  // Register tiles stored straight into the output rows, without a block of sums:
+  // the output is redefined as an update over a reduction domain that enumerates
+  // (from the inside) a tile's positions, its channels, then channel tiles and
+  // position tiles in `position_tiles_outer` order, then tasks of position tiles,
+  // channel blocks and images. The last tile of each kind shifts inwards (min) and
+  // is recomputed, which is harmless: the update only assigns. Positions are flat
+  // (x + w * y); with rows of stride w, (q % w) + (q / w) * w simplifies back to q,
+  // so the stores are dense vectors across row ends, which Halide's bounds of a
+  // fused (x, y) loop could not give (a tile spanning two rows computed both).
+  static void schedule_direct_output(ConvAlgorithm& a, int tile, int c_tile, int c_block, int wanted_tiles_per_task,
+                                     bool position_tiles_outer, bool pack_input, int lanes) {
+    const ConvSpec& s = a.spec;
+    const int w = static_cast<int>(output_w(s)), positions = w * static_cast<int>(output_h(s));
+    const int c_out = static_cast<int>(s.c_out);
+    // Tasks of equal size: the count the wanted size gives, then the tiles shared out.
+    auto balanced = [](int total, int wanted_per_group) {
+      const int groups = (total + std::max(1, wanted_per_group) - 1) / std::max(1, wanted_per_group);
+      return (total + groups - 1) / groups;
+    };
+    const int tiles = (positions + tile - 1) / tile;
+    const int tiles_per_task = balanced(tiles, wanted_tiles_per_task);
+    const int position_tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
+    const int c_tiles = (c_out + c_tile - 1) / c_tile;
+    const int c_tiles_per_block = balanced(c_tiles, (c_block + c_tile - 1) / c_tile);
+    const int c_blocks = (c_tiles + c_tiles_per_block - 1) / c_tiles_per_block;
+
+    Halide::Region ranges = {{0, tile}, {0, c_tile}};
+    if (position_tiles_outer) {
+      ranges.insert(ranges.end(), {{0, c_tiles_per_block}, {0, tiles_per_task}});
+    } else {
+      ranges.insert(ranges.end(), {{0, tiles_per_task}, {0, c_tiles_per_block}});
+    }
+    ranges.insert(ranges.end(), {{0, position_tasks}, {0, c_blocks}, {0, static_cast<int>(s.n)}});
+    Halide::RDom r(ranges, "tiles");
+    Halide::RVar position = r[0], channel = r[1], c_tile_index = r[position_tiles_outer ? 2 : 3],
+                 position_tile = r[position_tiles_outer ? 3 : 2], position_task = r[4], c_block_index = r[5],
+                 image = r[6];
+    Halide::Expr q = Halide::min((position_task * tiles_per_task + position_tile) * tile, positions - tile) + position;
+    Halide::Expr o = Halide::min((c_block_index * c_tiles_per_block + c_tile_index) * c_tile, c_out - c_tile) + channel;
+
+    const Halide::Type type = a.input.type();
+    Func out("output");
+    out(a.x, a.y, a.c, a.n) = Halide::undef(type);
+    out(q % w, q / w, o, image) = Halide::cast(type, a.flat_accumulator(q, o, image));
+    a.output = out;
+    pin_output_shape(a);
+
+    Halide::RVar task("task");
+    Halide::Stage stores = out.update();
+    // The reduction's dimensions are independent (each output element is assigned
+    // once, or twice with the same value where a last tile shifts inwards).
+    stores.allow_race_conditions()
+        .vectorize(position, lanes)
+        .unroll(position)
+        .unroll(channel)
+        .fuse(position_task, c_block_index, task)
+        .fuse(task, image, task)
+        .parallel(task);
+    const Halide::RVar& tile_level = position_tiles_outer ? c_tile_index : position_tile;
+    a.flat_accumulator.compute_at(out, tile_level).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
+    a.flat_accumulator.update().reorder(a.p, a.c, a.r.x, a.n).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
+    if (pack_input) {
+      a.flat_input.in(a.flat_accumulator).compute_at(out, position_tile).vectorize(a.p, lanes).unroll(a.p);
+    }
+    // Only now: a specialization copies the schedule as it is when made. Dense rows
+    // of output and input get vector stores and loads; other strides run the same
+    // schedule with per-element stores and loads.
+    Halide::Expr dense = out.output_buffer().dim(1).stride() == w;
+    if (a.input_rows_contiguous.defined()) dense = dense && a.input_rows_contiguous;
+    stores.specialize(dense);
+  }
+
   // The default register tile: kDefaultVectors vectors of positions.
   static constexpr int kDefaultVectors = 4;
   static int64_t default_tile(const Halide::Target& target) {

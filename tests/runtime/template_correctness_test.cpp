@@ -129,10 +129,13 @@ TEST(ScheduleTemplates, TinyOutputsMatchTheReference) {
         }
 }
 
-// cpu_pointwise reads contiguous input rows as one matrix, across row ends; an input
-// whose rows are not contiguous (a view into wider rows) takes the kernel's other
-// branch, per-element loads, and must give the same result. For both input modes.
-TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsWithStridedRows) {
+// cpu_pointwise reads contiguous input rows as one matrix, across row ends, and
+// stores its register tiles the same way into contiguous output rows; an input or
+// output whose rows are not contiguous (a view into wider rows) takes the kernel's
+// other branch, per-element loads and stores, and must give the same result. For
+// both input modes and both ways of storing, on every combination of dense and
+// strided rows.
+TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsAndOutputsWithStridedRows) {
   ConvSpec s = square_conv(8, 20, 20, 20, 1, 1, 0);
   s.n = 2;
   s.has_bias = true;
@@ -145,26 +148,89 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsWithStridedRows) {
     for (int64_t y = 0; y < s.h_in; ++y)
       for (int64_t x = 0; x < s.w_in; ++x)
         strided[(plane * s.h_in + y) * row_stride + x] = static_cast<float>(src[(plane * s.h_in + y) * s.w_in + x]);
-  std::vector<float> k = to_float(wei), b = to_float(bias), out(output_elements(s));
-  const TensorView src_view{strided.data(),
-                            {s.n, s.c_in, s.h_in, s.w_in},
-                            {s.c_in * s.h_in * row_stride, s.h_in * row_stride, row_stride, 1}};
+  std::vector<float> dense_src = to_float(src), k = to_float(wei), b = to_float(bias);
+  const TensorView strided_src{strided.data(),
+                               {s.n, s.c_in, s.h_in, s.w_in},
+                               {s.c_in * s.h_in * row_stride, s.h_in * row_stride, row_stride, 1}};
   const auto w = weight_shape(s);
   const TensorView bias_view = TensorView::dense(b.data(), {s.c_out});
   for (const char* stage : {"0", "1"}) {
-    auto kernel = Runtime::global().get_kernel(
-        s, "host",
-        ScheduleRequest{"cpu_pointwise",
-                        std::string("c_block=20,c_tile=6,lanes=16,rows=4,stage=") + stage + ",x_vectors=4"});
-    if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
-      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    for (const char* direct : {"0", "1"}) {
+      auto kernel = Runtime::global().get_kernel(
+          s, "host",
+          ScheduleRequest{"cpu_pointwise", std::string("c_block=20,c_tile=6,direct_output=") + direct +
+                                               ",lanes=16,pack_input=1,rows=4,stage=" + stage +
+                                               ",tile_order=1,x_vectors=4"});
+      if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
+        GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+      }
+      ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+      for (bool strided_input : {false, true}) {
+        for (bool strided_output : {false, true}) {
+          // Untouched elements between the output rows must stay as they were.
+          std::vector<float> out(s.n * s.c_out * s.h_in * row_stride, -7.0f);
+          const TensorView dst =
+              strided_output ? TensorView{out.data(),
+                                          {s.n, s.c_out, s.h_in, s.w_in},
+                                          {s.c_out * s.h_in * row_stride, s.h_in * row_stride, row_stride, 1}}
+                             : TensorView::dense(out.data(), {s.n, s.c_out, s.h_in, s.w_in});
+          const std::string label = std::string("stage=") + stage + " direct_output=" + direct +
+                                    (strided_input ? " strided" : " dense") + " input," +
+                                    (strided_output ? " strided" : " dense") + " output";
+          const Status status =
+              kernel->run(strided_input ? strided_src : TensorView::dense(dense_src.data(), {s.n, s.c_in, s.h_in, s.w_in}),
+                          TensorView::dense(k.data(), {w[0], w[1], w[2], w[3]}), &bias_view, dst);
+          ASSERT_TRUE(status.ok()) << label << ": " << status.message();
+          std::vector<double> actual(output_elements(s));
+          const int64_t plane_stride = strided_output ? s.h_in * row_stride : s.h_in * s.w_in;
+          const int64_t y_stride = strided_output ? row_stride : s.w_in;
+          bool padding_kept = true;
+          for (int64_t plane = 0; plane < s.n * s.c_out; ++plane)
+            for (int64_t y = 0; y < s.h_in; ++y) {
+              for (int64_t x = 0; x < s.w_in; ++x)
+                actual[(plane * s.h_in + y) * s.w_in + x] = out[plane * plane_stride + y * y_stride + x];
+              if (strided_output) {
+                for (int64_t x = s.w_in; x < row_stride; ++x)
+                  padding_kept = padding_kept && out[plane * plane_stride + y * y_stride + x] == -7.0f;
+              }
+            }
+          EXPECT_LE(relative_error(actual, expected), 1e-5) << label;
+          EXPECT_TRUE(padding_kept) << label << ": wrote between the output rows";
+        }
+      }
     }
-    ASSERT_TRUE(kernel.ok()) << kernel.status().message();
-    const Status status = kernel->run(src_view, TensorView::dense(k.data(), {w[0], w[1], w[2], w[3]}), &bias_view,
-                                      TensorView::dense(out.data(), {s.n, s.c_out, s.h_in, s.w_in}));
-    ASSERT_TRUE(status.ok()) << status.message();
-    EXPECT_LE(relative_error(from_float(out), expected), 1e-5) << "stage=" << stage;
   }
+}
+
+// Both ways of storing the register tiles, both tile orders, with and without the
+// input panel, on shapes where nothing divides evenly: 15 x 13 positions (not whole
+// tiles), 23 output channels (not whole channel tiles or blocks), two images, groups.
+TEST(ScheduleTemplates, PointwiseTileOrdersAndStoresMatchTheReference) {
+  ConvSpec s = square_conv(12, 23 * 3, 13, 15, 1, 1, 0);
+  s.groups = 3;
+  s.n = 2;
+  s.has_bias = true;
+  const std::vector<double> src = random_values(input_elements(s), 4), wei = random_values(weight_elements(s), 5),
+                            bias = random_values(s.c_out, 6);
+  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  for (const char* direct : {"0", "1"})
+    for (const char* order : {"0", "1"})
+      for (const char* pack : {"0", "1"})
+        for (const char* rows : {"4", "13"})
+          for (const char* c_block : {"9", "69"}) {
+            const std::string params = std::string("c_block=") + c_block + ",c_tile=6,direct_output=" + direct +
+                                       ",lanes=16,pack_input=" + pack + ",rows=" + rows +
+                                       ",stage=0,tile_order=" + order + ",x_vectors=2";
+            auto kernel = Runtime::global().get_kernel(s, "host", ScheduleRequest{"cpu_pointwise", params});
+            if (!kernel.ok() && kernel.status().message().find("lanes=16 is not one of") != std::string::npos) {
+              GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+            }
+            ASSERT_TRUE(kernel.ok()) << params << ": " << kernel.status().message();
+            Status status;
+            const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+            ASSERT_TRUE(status.ok()) << params << ": " << status.message();
+            EXPECT_LE(relative_error(actual, expected), 1e-5) << params;
+          }
 }
 
 // With a stride or padding cpu_pointwise always stages a gathered copy; its blocks of
@@ -180,8 +246,9 @@ TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEvery
   const std::vector<double> expected = reference_conv(s, src, wei, &bias);
   for (const char* rows : {"1", "3", "5", "15", "16"}) {
     for (const char* vectors : {"1", "4"}) {
-      const std::string params =
-          std::string("c_block=12,c_tile=8,lanes=16,rows=") + rows + ",stage=1,x_vectors=" + vectors;
+      const std::string direct = rows[0] == '1' ? "1" : "0";  // both ways of storing, on some row counts
+      const std::string params = std::string("c_block=12,c_tile=8,direct_output=") + direct +
+                                 ",lanes=16,pack_input=0,rows=" + rows + ",stage=1,tile_order=0,x_vectors=" + vectors;
       auto kernel = Runtime::global().get_kernel(s, "host", ScheduleRequest{"cpu_pointwise", params});
       if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
         GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
