@@ -282,15 +282,24 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
     auto kernel = runtime.get_kernel(spec, target_text, ScheduleRequest{c.template_name, c.params.to_string()});
     double ms = std::numeric_limits<double>::infinity();
     double error = 0;
-    if (kernel.ok()) {
+    std::string why_rejected;
+    if (!kernel.ok()) {
+      why_rejected = "does not compile: " + kernel.status().message();
+    } else {
       Status run_status = buffers.run(*kernel, 0);
       error = run_status.ok() ? relative_error(buffers.output(), reference) : 1.0;
       if (run_status.ok() && error <= tolerance) ms = median_ms(buffers, *kernel, options.timing_runs, &run_status);
-      if (!run_status.ok()) ms = std::numeric_limits<double>::infinity();
+      if (!run_status.ok()) {
+        ms = std::numeric_limits<double>::infinity();
+        why_rejected = "failed to run: " + run_status.message();
+      } else if (error > tolerance) {
+        why_rejected = "relative error " + std::to_string(error) + " above the tolerance " + std::to_string(tolerance);
+      }
     }
     ++result.candidates;
     if (!std::isfinite(ms)) {
       ++result.rejected;
+      result.rejections.push_back(key + ": " + why_rejected.substr(0, why_rejected.find('\n')));
     } else {
       measured[key] = ms;
       ranked.push_back({ms, c});
@@ -360,18 +369,38 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
   auto time_left = [&] { return options.budget_seconds - seconds_since(start) > std::max(evaluation_seconds, 0.05); };
 
   // Seeds: the caller's starting points, then every template's defaults.
-  std::vector<Candidate> queue;
-  for (const ScheduleRequest& r : options.starting_points) {
-    auto params = ScheduleParams::parse(r.params);
-    if (params.ok()) queue.push_back({r.template_name, *params});
-  }
+  std::vector<Candidate> defaults;
   {
     std::lock_guard<std::mutex> lock(halide_compile_mutex());
     const ConvAlgorithm algorithm = lower(spec);
     for (const Space& s : spaces) {
-      if (!is_autoscheduler(s)) queue.push_back({s.schedule_template->name(), s.schedule_template->defaults(algorithm, *target)});
+      if (!is_autoscheduler(s)) defaults.push_back({s.schedule_template->name(), s.schedule_template->defaults(algorithm, *target)});
     }
   }
+  std::vector<Candidate> queue;
+  for (const ScheduleRequest& r : options.starting_points) {
+    auto params = ScheduleParams::parse(r.params);
+    if (!params.ok()) continue;
+    // A starting point from another spec (the nearest tuned one) may name knob
+    // values this spec does not allow (rows=16 on a 7-row image): each knob takes
+    // the allowed value nearest to it, knobs it lacks take the default. A template
+    // that does not apply here is measured as given, and rejected with its reason.
+    Candidate start{r.template_name, *params};
+    if (const Space* space = space_of(r.template_name); space && !is_autoscheduler(*space)) {
+      const auto own_defaults = std::find_if(defaults.begin(), defaults.end(),
+                                             [&](const Candidate& d) { return d.template_name == r.template_name; });
+      Candidate fitted{r.template_name, {}};
+      for (const Knob& knob : space->knobs) {
+        const int wanted = params->has(knob.name) ? params->get(knob.name) : own_defaults->params.get(knob.name);
+        fitted.params.set(knob.name, *std::min_element(knob.choices.begin(), knob.choices.end(), [&](int a, int b) {
+          return std::abs(a - wanted) < std::abs(b - wanted);
+        }));
+      }
+      start = fitted;
+    }
+    queue.push_back(start);
+  }
+  queue.insert(queue.end(), defaults.begin(), defaults.end());
   for (const Candidate& c : queue) {
     if (!time_left()) break;
     if (!measured.count(c.describe())) evaluate(c);

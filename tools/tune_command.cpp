@@ -63,6 +63,15 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
               problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),
               result->default_ms, result->best_ms, result->default_ms / result->best_ms, autoscheduler,
               result->candidates, result->best_description.c_str());
+  // Rejected candidates, so that a schedule that fails to compile or gives wrong
+  // sums is seen, not only counted.
+  constexpr size_t kRejectionsShown = 5;
+  for (size_t i = 0; i < result->rejections.size() && i < kRejectionsShown; ++i) {
+    std::printf("  rejected %s\n", result->rejections[i].c_str());
+  }
+  if (result->rejections.size() > kRejectionsShown) {
+    std::printf("  ... and %zu more rejected\n", result->rejections.size() - kRejectionsShown);
+  }
   std::fflush(stdout);
   return kExitOk;
 }

@@ -1,6 +1,7 @@
 // Tests of the runtime API contract (runtime.h): one compile per key under
 // concurrent requests, kernels shared by many threads, run() argument errors that
-// name the tensor and dimension, and the errors of get_kernel.
+// name the tensor and dimension, the errors of get_kernel, and the tuner's report of
+// the candidates it rejected.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "convjit/autotuner.h"
 #include "convjit/conv_spec.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "square_conv.h"
 
 namespace convjit {
 namespace {
@@ -391,6 +394,33 @@ TEST(Runtime, KernelOutlivesItsRuntime) {
 }
 
 TEST(Runtime, GlobalIsOneInstance) { EXPECT_EQ(&Runtime::global(), &Runtime::global()); }
+
+// A candidate the tuner rejects is reported with its schedule and the reason, not
+// only counted: here a starting point naming a template that does not exist. A
+// starting point from another spec (as the nearest tuned record gives) whose knob
+// values this spec does not allow is fitted to the allowed ones, not rejected.
+TEST(Autotuner, ReportsWhyEachRejectedCandidateWasRejectedAndFitsStartingPoints) {
+  const ConvSpec s = square_conv(16, 32, 7, 7, 1, 1, 0);  // 7 rows: rows=16 is not allowed
+  TuneOptions options;
+  options.budget_seconds = 3;
+  options.timing_runs = 3;
+  options.starting_points = {
+      ScheduleRequest{"no_such_template", "x_tile=3"},
+      ScheduleRequest{"cpu_pointwise", "c_block=96,c_tile=6,direct_output=1,lanes=16,pack_input=0,rows=16,stage=0,"
+                                       "tile_order=0,x_vectors=4"}};
+  auto result = tune(s, "host", options);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  ASSERT_EQ(result->rejections.size(), static_cast<size_t>(result->rejected));
+  bool unknown_template_reported = false;
+  for (const std::string& why : result->rejections) {
+    if (why.find("no_such_template(x_tile=3): does not compile") == 0 &&
+        why.find("no_such_template", 20) != std::string::npos) {
+      unknown_template_reported = true;
+    }
+    EXPECT_EQ(why.find("cpu_pointwise(c_block=96"), std::string::npos) << "not fitted to the spec: " << why;
+  }
+  EXPECT_TRUE(unknown_template_reported) << "rejections: " << result->rejections.size();
+}
 
 }  // namespace
 }  // namespace convjit

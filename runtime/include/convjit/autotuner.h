@@ -61,6 +61,9 @@ struct TuneResult {
   std::string autoscheduler_description;
   int candidates = 0;
   int rejected = 0;
+  // Why, for each rejected candidate: "SCHEDULE: does not compile: ...", "...: failed
+  // to run: ..." or "...: relative error E above the tolerance T".
+  std::vector<std::string> rejections;
   std::vector<TunePoint> curve;
 };
 
