@@ -59,10 +59,16 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
     std::snprintf(autoscheduler, sizeof autoscheduler, "autoscheduler %9.3f ms (tuned x%.1f)", result->autoscheduler_ms,
                   result->autoscheduler_ms / result->best_ms);
   }
-  std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %s  %d candidates  %s\n",
+  // The warm-cache confirmation, when a winner other than the default was measured.
+  char warm[80] = "";
+  if (result->default_warm_ms > 0) {
+    std::snprintf(warm, sizeof warm, "  warm: default %.3f ms, tuned %.3f ms", result->default_warm_ms,
+                  result->best_warm_ms);
+  }
+  std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %s  %d candidates  %s%s\n",
               problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),
               result->default_ms, result->best_ms, result->default_ms / result->best_ms, autoscheduler,
-              result->candidates, result->best_description.c_str());
+              result->candidates, result->best_description.c_str(), warm);
   // Rejected candidates, so that a schedule that fails to compile or gives wrong
   // sums is seen, not only counted.
   constexpr size_t kRejectionsShown = 5;

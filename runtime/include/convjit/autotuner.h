@@ -3,7 +3,9 @@
 //
 // Contract:
 // - Any budget gives an answer: the default schedule is measured first, and the
-//   result is never slower than it (the default wins ties and near-ties).
+//   result is never slower than it (the default wins ties and near-ties): a winner
+//   is confirmed against it interleaved, with cold caches and with warm ones (one
+//   buffer set reused), and must be faster cold and at most 5% slower warm.
 // - Every candidate's output is compared with the default kernel's output on the
 //   same inputs before it may win (relative error <= 1e-4 for f32, 1e-2 for f16).
 // - Timing: two warm-up runs, then the median of several runs that rotate over
@@ -55,6 +57,10 @@ struct TuneResult {
   double best_ms = 0;
   double default_ms = 0;
   double best_error = 0;      // relative error of the winner vs the default's output
+  // Both again with warm caches (one buffer set reused), when a winner other than the
+  // default was confirmed (0 otherwise). A winner more than 5% slower warm loses.
+  double best_warm_ms = 0;
+  double default_warm_ms = 0;
   // Halide 14's own autoschedulers (Adams2019, Mullapudi2016) are candidates too;
   // the best of them, for comparison (0 when none could be measured).
   double autoscheduler_ms = 0;
