@@ -284,7 +284,7 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
     double error = 0;
     std::string why_rejected;
     if (!kernel.ok()) {
-      why_rejected = "does not compile: " + kernel.status().message();
+      why_rejected = "no kernel: " + kernel.status().message();
     } else {
       Status run_status = buffers.run(*kernel, 0);
       error = run_status.ok() ? relative_error(buffers.output(), reference) : 1.0;

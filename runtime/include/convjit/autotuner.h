@@ -67,8 +67,9 @@ struct TuneResult {
   std::string autoscheduler_description;
   int candidates = 0;
   int rejected = 0;
-  // Why, for each rejected candidate: "SCHEDULE: does not compile: ...", "...: failed
-  // to run: ..." or "...: relative error E above the tolerance T".
+  // Why, for each rejected candidate: "SCHEDULE: no kernel: ..." (the template does
+  // not apply, or the schedule does not compile), "SCHEDULE: failed to run: ..." or
+  // "SCHEDULE: relative error E above the tolerance T".
   std::vector<std::string> rejections;
   std::vector<TunePoint> curve;
 };
