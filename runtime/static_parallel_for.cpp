@@ -81,7 +81,7 @@ struct Loop {
   uint8_t* closure;
   int min;
   int shares;
-  std::unique_ptr<Share[]> share;
+  Share* share;  // `shares` of them, owned by the pool
   std::atomic<int> remaining;  // iterations not finished (run or skipped)
   std::atomic<int> error{0};
 };
@@ -209,7 +209,7 @@ class Pool {
     loop.closure = closure;
     loop.min = min;
     loop.shares = std::min(threads_, size);
-    loop.share.reset(new Share[loop.shares]);
+    loop.share = shares_.get();
     for (int k = 0; k < loop.shares; ++k) {
       loop.share[k].set(static_cast<uint32_t>(int64_t{size} * k / loop.shares),
                         static_cast<uint32_t>(int64_t{size} * (k + 1) / loop.shares));
@@ -243,11 +243,15 @@ class Pool {
   void start_workers() {
     workers_.clear();
     for (int k = 1; k < threads_; ++k) workers_.push_back(std::make_unique<Worker>(k));
+    shares_.reset(new Share[threads_]);
   }
 
-  std::mutex busy_;  // held by the loop in progress; guards threads_ and workers_
+  std::mutex busy_;  // held by the loop in progress; guards threads_, workers_ and shares_
   int threads_ = default_threads();
   std::vector<std::unique_ptr<Worker>> workers_;
+  // One share per thread, reused by every loop (one loop at a time holds busy_), so
+  // that a kernel call allocates nothing.
+  std::unique_ptr<Share[]> shares_;
 };
 
 // Never destroyed: kernels may run from static destructors of other objects.

@@ -112,7 +112,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const int lanes = target.natural_vector_size<float>();
     const int64_t w = output_w(s), h = output_h(s);
     const bool small_image = pads_by_default(s, target);
-    const int64_t positions = output_w(s) * output_h(s);
+    const int64_t positions = w * h;
     const int stage = (small_image && positions < default_tile(target)) || !flat_input_is_input_plane(s) ? 1 : 0;
     int x_vectors = kDefaultVectors, rows = static_cast<int>(h);
     if (!small_image) {

@@ -69,7 +69,7 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
               problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),
               result->default_ms, result->best_ms, result->default_ms / result->best_ms, autoscheduler,
               result->candidates, result->best_description.c_str(), warm);
-  // Rejected candidates, so that a schedule that fails to compile or gives wrong
+  // Rejected candidates, so that a schedule with no kernel, a failed run or wrong
   // sums is seen, not only counted.
   constexpr size_t kRejectionsShown = 5;
   for (size_t i = 0; i < result->rejections.size() && i < kRejectionsShown; ++i) {
