@@ -86,6 +86,42 @@ int default_x_tile(const ConvSpec& s) {
   return x_tile;
 }
 
+// Chunks of input channels (per group) for c_in_chunk: 0 (no chunks) and the sizes
+// from 8 to 64 that divide the group's channels into two chunks or more.
+std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
+  std::vector<int> chunks = {0};
+  const int64_t per_group = s.c_in / s.groups;
+  for (int chunk : {8, 16, 32, 64}) {
+    if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
+  }
+  return chunks;
+}
+
+// The default chunk: none where a block's weights for the whole reduction fit in
+// 32 KiB (two thirds of a 48 KiB L1), else the largest choice whose weights and
+// input rows under the kernel's window (kh padded rows of the chunk's channels) fit
+// in 28 KiB together. Against no chunks (bench/schedule_ab --warm, 2 threads, 2-core
+// AVX-512 Xeon, 2026-11-22, 3-5 rounds a run, runs listed): DeepLab's 33-wide dilated
+// 3x3 256 -> 256 by 16 1.48x, 1.57x (by 8 1.53x, 1.31x); ResNet-50 3x3 res2a (64
+// channels, 56 wide) by 8 1.19x, 1.07x (by 16 1.08x, 0.94x: 29 KiB); res3a (128) by
+// 16 1.06x, res4a (256) by 16 1.20x, 1.41x, res5a (512) by 16 1.30x; 1x1 on 7x7
+// 512 -> 2048 by 64 1.09x, 960 -> 320 by 64 1.18x. One chunk of every channel (the
+// same loops, weights not in L1) was 0.99x on DeepLab and res4a: what pays is L1.
+// Transposed layers gained nothing (DCGAN 4x4 stride 2 0.90-1.01x, 3x3 stride 2 by
+// 8 0.75x): no chunks there.
+int default_c_in_chunk(const ConvSpec& s, int block) {
+  if (s.transposed) return 0;
+  const int64_t weight_bytes = s.kh * s.kw * block * 4;
+  if ((s.c_in / s.groups) * weight_bytes <= (int64_t{32} << 10)) return 0;
+  const int64_t window_bytes = s.kh * (s.w_in + s.pad_left + s.pad_right) * 4;
+  const std::vector<int> choices = c_in_chunk_choices(s);
+  int chunk = choices.size() > 1 ? choices[1] : 0;  // the smallest, where none fits
+  for (int c : choices) {
+    if (c > 0 && c * (weight_bytes + window_bytes) <= (int64_t{28} << 10)) chunk = c;
+  }
+  return chunk;
+}
+
 class CpuChannelBlockedTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_channel_blocked"; }
@@ -156,6 +192,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
          "running every channel block over its input rows while they are in cache"},
         {"stage", a.reads_padding ? std::vector<int>{0, 1} : std::vector<int>{0},
          "padded input staged 0 = per task, 1 = once, before the tasks"},
+        {"c_in_chunk", c_in_chunk_choices(a.spec),
+         "input channels a register tile sums before the next tile runs (0 = all); with chunks the "
+         "task's sums live in memory and each chunk's weights stay in L1 for every tile"},
     };
   }
 
@@ -215,7 +254,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // Tasks over channel blocks each read the whole image: staged per task,
             // the padded copy is made once per block. Once for all: ResNet-50 res4
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
-            {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0}};
+            {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0},
+            {"c_in_chunk", default_c_in_chunk(a.spec, lanes * c_vectors)}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
@@ -277,31 +317,68 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     } else {
       stage_padded_input(a, out, task, 8);
     }
-    // Accumulators: channel vectors side by side along x (and y), in registers.
-    // With two channel vectors the vector is twice the machine's width: LLVM splits
-    // each operation in two, and both halves share the broadcast input.
-    acc.compute_at(out, xo).reorder_storage(c, x, y, n).reorder(c, x, y, n).vectorize(c).unroll(x).unroll(y);
+    // The sums of one register tile: channel vectors side by side along x (and y), in
+    // registers. With two channel vectors the vector is twice the machine's width:
+    // LLVM splits each operation in two, and both halves share the broadcast input.
+    // Without chunks the tile sums every input channel at once; with them it sums one
+    // chunk, added to the task's sums in memory (below).
+    const int chunk = p.get("c_in_chunk");
+    Func tile_sums = acc;
+    if (chunk > 0) {
+      Halide::RVar chunk_index("chunk_index"), chunk_channel("chunk_channel");
+      Var u("u");
+      tile_sums = acc.update().split(a.r.z, chunk_index, chunk_channel, chunk).rfactor(chunk_index, u);
+      tile_sums.compute_at(acc, xo);
+      schedule_tile_sums(a, tile_sums, {c, x, y, n, u}, {chunk_channel}, block);
+      // The sums of one channel block over the task's rows, one chunk of input
+      // channels at a time over every tile, so that the chunk's weights stay in L1
+      // for all of them. Row-strip tasks (parallel=2) run their channel blocks one
+      // after another: the sums are per block there too.
+      acc.compute_at(out, p.get("parallel") == 2 ? co : task)
+          .reorder_storage(c, x, y, n)
+          .reorder(c, x, y, n)
+          .vectorize(c);
+      acc.update()
+          .split(x, xo, xi, x_tile, TailStrategy::GuardWithIf)
+          .split(y, yo, yi, y_tile, TailStrategy::GuardWithIf)
+          .reorder(c, xi, yi, xo, yo, chunk_index, n)
+          .vectorize(c)
+          .unroll(xi)
+          .unroll(yi);
+    } else {
+      acc.compute_at(out, xo);
+      schedule_tile_sums(a, acc, {c, x, y, n}, {}, block);
+    }
+    if (p.get("pack_weights") == 1) {
+      if (p.get("parallel") == 2) {
+        pack_weights_channel_innermost(a, tile_sums, out, Var::outermost(), lanes);
+      } else {
+        pack_weights_channel_innermost(a, tile_sums, out, task, lanes);
+      }
+    }
+  }
+
+ private:
+  // A register tile's sums: `pure` are its storage dimensions (channel, x, y, ...),
+  // `inner_reduction` the input-channel variable of its reduction when it is not r.z.
+  static void schedule_tile_sums(ConvAlgorithm& a, Func& sums, const std::vector<Var>& pure,
+                                 const std::vector<Halide::RVar>& inner_reduction, int block) {
+    const Var &c = pure[0], &x = pure[1], &y = pure[2];
+    std::vector<Halide::VarOrRVar> pure_order(pure.begin(), pure.end());
+    sums.reorder_storage(pure).reorder(pure_order).vectorize(c).unroll(x).unroll(y);
+    const Halide::RVar channel = inner_reduction.empty() ? Halide::RVar(a.r.z) : inner_reduction[0];
+    std::vector<Halide::VarOrRVar> order = {x, y, channel, a.r.x, a.r.y};
+    order.insert(order.end(), pure.begin() + 3, pure.end());
     if (a.spec.weight_layout == WeightLayout::kOIHW16o && block % 16 == 0) {
       // Weights in blocks of 16 channels: one load per block of 16. A 32-wide vector
       // spans two blocks, which Halide loads as a gather (5x slower on ResNet-50
       // res5 3x3); split, each half is a dense load.
       Var cv("cv"), cl("cl");
-      acc.update()
-          .split(c, cv, cl, 16)
-          .reorder(cl, cv, x, y, a.r.x, a.r.y, a.r.z, n)
-          .vectorize(cl)
-          .unroll(cv)
-          .unroll(x)
-          .unroll(y);
+      order.insert(order.begin(), {cl, cv});
+      sums.update().split(c, cv, cl, 16).reorder(order).vectorize(cl).unroll(cv).unroll(x).unroll(y);
     } else {
-      acc.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n).vectorize(c).unroll(x).unroll(y);
-    }
-    if (p.get("pack_weights") == 1) {
-      if (p.get("parallel") == 2) {
-        pack_weights_channel_innermost(a, acc, out, Var::outermost(), lanes);
-      } else {
-        pack_weights_channel_innermost(a, acc, out, task, lanes);
-      }
+      order.insert(order.begin(), c);
+      sums.update().reorder(order).vectorize(c).unroll(x).unroll(y);
     }
   }
 };

@@ -422,17 +422,17 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   transposed.n = 2;
   transposed.has_bias = true;
   const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
-      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"}},
-      {forward33, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=4,y_tile=1"}},
-      {grouped64, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
-      {transposed, {"cpu_channel_blocked", "c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=4,y_tile=1"}},
+      {grouped64, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
+      {transposed, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
       {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
       {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
   };
@@ -457,6 +457,57 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
     const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
     ASSERT_TRUE(status.ok()) << label << ": " << status.message();
     EXPECT_LE(relative_error(actual, reference_conv(s, src, wei, &bias)), 1e-4) << label;
+  }
+}
+
+// Input-channel chunks (c_in_chunk): the task's sums in memory, one chunk at a time
+// over every tile, then stored. Forced on every parallel mode and staging, with
+// overlapping channel blocks (33 channels), tiles that do not divide the row, two
+// rows per tile, dilation, groups, oihw16o weights and a transposed layer.
+TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  options.tuning_database = "";
+  Runtime runtime(options);
+  ConvSpec forward = square_conv(32, 33, 9, 11, 3, 2, 1);
+  forward.n = 2;
+  forward.has_bias = true;
+  ConvSpec dilated = square_conv(32, 32, 13, 13, 3, 1, 2);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  ConvSpec grouped = square_conv(64, 64, 8, 10, 3, 1, 1);
+  grouped.groups = 2;
+  grouped.has_bias = true;
+  ConvSpec blocked_weights = square_conv(48, 32, 7, 9, 3, 1, 1);
+  blocked_weights.weight_layout = WeightLayout::kOIHW16o;
+  ConvSpec transposed = square_deconv(32, 32, 5, 6, 4, 2, 1);
+  transposed.has_bias = true;
+  const std::vector<std::pair<ConvSpec, std::string>> requests = {
+      {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"},
+      {forward, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=1,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=0,x_tile=6,y_tile=1"},
+      {dilated, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=12,y_tile=1"},
+      {dilated, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,x_tile=7,y_tile=2"},
+      {grouped, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=7,y_tile=1"},
+      {grouped, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=10,y_tile=2"},
+      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,x_tile=7,y_tile=1"},
+      {blocked_weights, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,x_tile=9,y_tile=2"},
+      {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=6,y_tile=1"},
+      {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"},
+  };
+  for (const auto& [s, params] : requests) {
+    const std::string label = "cpu_channel_blocked(" + params + ") on " + describe_spec(s);
+    auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_channel_blocked", params});
+    if (!kernel.ok() && kernel.status().message().find("lanes=16 is not one of") != std::string::npos) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+    ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
+    const std::vector<double> src = random_values(input_elements(s), 7), wei = random_values(weight_elements(s), 8),
+                              bias = random_values(s.c_out, 9);
+    Status status;
+    const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+    ASSERT_TRUE(status.ok()) << label << ": " << status.message();
+    EXPECT_LE(relative_error(actual, reference_conv(s, src, wei, s.has_bias ? &bias : nullptr)), 1e-4) << label;
   }
 }
 
