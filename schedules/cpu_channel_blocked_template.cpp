@@ -9,7 +9,9 @@
 // ky, kx) step loads c_vectors weight vectors and broadcasts x_tile input values.
 // The weights of a channel block are repacked once per parallel task into a scratch
 // buffer with the output channel innermost, so the weight vector is a dense load (in
-// OIHW it is a gather).
+// OIHW it is a gather). With c_in_chunk the tiles sum a chunk of input channels at a
+// time into the task's sums in memory, every tile per chunk (a chunk's weights stay
+// in L1), and store_rows stores those sums along the output rows.
 // Measured on ResNet-50 res5 3x3 (512 -> 512, 7x7; 2-core AVX-512, 2026-11-21):
 // 1.9 ms against cpu_direct's 5.9 ms (3.7 ms without the repacking).
 #include <algorithm>
@@ -86,40 +88,54 @@ int default_x_tile(const ConvSpec& s) {
   return x_tile;
 }
 
-// Chunks of input channels (per group) for c_in_chunk: 0 (no chunks) and the sizes
-// from 8 to 64 that divide the group's channels into two chunks or more.
+// Chunks of input channels (per group) for c_in_chunk: 0 (no chunks), the sizes from
+// 8 to 64 that divide the group's channels into two chunks or more, and all of them
+// (one chunk: the sums in memory, for store_rows).
 std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
   std::vector<int> chunks = {0};
   const int64_t per_group = s.c_in / s.groups;
   for (int chunk : {8, 16, 32, 64}) {
     if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
   }
+  chunks.push_back(static_cast<int>(per_group));
   return chunks;
 }
 
-// The default chunk: none where a block's weights for the whole reduction fit in
-// 32 KiB (two thirds of a 48 KiB L1), else the largest choice whose weights and
+// The default chunk. Where a block's weights for the whole reduction pass 32 KiB (two
+// thirds of a 48 KiB L1), of a forward layer: the largest choice whose weights and
 // input rows under the kernel's window (kh padded rows of the chunk's channels) fit
 // in 28 KiB together. Against no chunks (bench/schedule_ab --warm, 2 threads, 2-core
-// AVX-512 Xeon, 2026-11-22, 3-5 rounds a run, runs listed): DeepLab's 33-wide dilated
-// 3x3 256 -> 256 by 16 1.48x, 1.57x (by 8 1.53x, 1.31x); ResNet-50 3x3 res2a (64
-// channels, 56 wide) by 8 1.19x, 1.07x (by 16 1.08x, 0.94x: 29 KiB); res3a (128) by
-// 16 1.06x, res4a (256) by 16 1.20x, 1.41x, res5a (512) by 16 1.30x; 1x1 on 7x7
-// 512 -> 2048 by 64 1.09x, 960 -> 320 by 64 1.18x. One chunk of every channel (the
-// same loops, weights not in L1) was 0.99x on DeepLab and res4a: what pays is L1.
-// Transposed layers gained nothing (DCGAN 4x4 stride 2 0.90-1.01x, 3x3 stride 2 by
-// 8 0.75x): no chunks there.
-int default_c_in_chunk(const ConvSpec& s, int block) {
-  if (s.transposed) return 0;
+// AVX-512 Xeon, 2026-11-22; each run 3-5 rounds, runs listed): DeepLab's 33-wide
+// dilated 3x3 256 -> 256 by 16 1.48x, 1.57x (by 8 1.53x, 1.31x); ResNet-50 3x3 res2a
+// (64 channels, 56 wide) by 8 1.19x, 1.07x (by 16 1.08x, 0.94x: 29 KiB); res3a (128)
+// by 16 1.06x, res4a (256) by 16 1.20x, 1.41x, res5a (512) by 16 1.30x; 1x1 on 7x7
+// 512 -> 2048 by 64 1.09x, 960 -> 320 by 64 1.18x. With 15 rounds, 1 and 2 threads:
+// res2a-res5a 1.19x, 1.07x; 1.08x, 1.04x; 1.45x, 1.22x; 1.49x, 1.28x. One chunk of
+// every channel (the same loops, weights not in L1) was 0.99x on DeepLab and res4a:
+// what pays is L1. Transposed layers gained nothing from chunks (DCGAN 4x4 stride 2
+// 0.90-1.01x, 3x3 stride 2 by 8 0.75x).
+//
+// Elsewhere one chunk (the sums in memory, stored along rows) where that measured
+// faster than the register tiles' channel vectors stored with the channel stride
+// (same method, 11 rounds, 1 and 2 threads): ResNet-50 conv1 (3 -> 64, 7x7 stride 2)
+// 1.06x, 1.07x; DCGAN 4x4 stride 2 128 -> 64 1.30x, 1.28x, 256 -> 128 1.02x, 1.01x,
+// all forward layers and transposed ones of two channel vectors. Not with one vector
+// (3x3 stride 2 64 -> 32 transposed 0.94x) or on groups of 4 or 8 channels (ResNeXt
+// res2a 0.94x, res3a 0.98x): 0 there.
+int default_c_in_chunk(const ConvSpec& s, int block, int natural_lanes) {
+  const int64_t per_group = s.c_in / s.groups;
   const int64_t weight_bytes = s.kh * s.kw * block * 4;
-  if ((s.c_in / s.groups) * weight_bytes <= (int64_t{32} << 10)) return 0;
-  const int64_t window_bytes = s.kh * (s.w_in + s.pad_left + s.pad_right) * 4;
-  const std::vector<int> choices = c_in_chunk_choices(s);
-  int chunk = choices.size() > 1 ? choices[1] : 0;  // the smallest, where none fits
-  for (int c : choices) {
-    if (c > 0 && c * (weight_bytes + window_bytes) <= (int64_t{28} << 10)) chunk = c;
+  if (!s.transposed && per_group * weight_bytes > (int64_t{32} << 10)) {
+    const int64_t window_bytes = s.kh * (s.w_in + s.pad_left + s.pad_right) * 4;
+    const std::vector<int> choices = c_in_chunk_choices(s);
+    int chunk = choices[1];  // the smallest, where none fits
+    for (int c : choices) {
+      if (c > 0 && c * (weight_bytes + window_bytes) <= (int64_t{28} << 10)) chunk = c;
+    }
+    return chunk;
   }
-  return chunk;
+  const bool one_chunk = s.transposed ? block >= 2 * natural_lanes : s.groups == 1;
+  return one_chunk ? static_cast<int>(per_group) : 0;
 }
 
 class CpuChannelBlockedTemplate final : public ScheduleTemplate {
@@ -193,8 +209,12 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"stage", a.reads_padding ? std::vector<int>{0, 1} : std::vector<int>{0},
          "padded input staged 0 = per task, 1 = once, before the tasks"},
         {"c_in_chunk", c_in_chunk_choices(a.spec),
-         "input channels a register tile sums before the next tile runs (0 = all); with chunks the "
-         "task's sums live in memory and each chunk's weights stay in L1 for every tile"},
+         "input channels (of a group) a register tile sums before the next tile runs: 0 = all, the "
+         "sums stored from registers; else the task's sums are kept in memory and each chunk runs "
+         "over every tile, its weights staying in L1 (all the group's channels: one chunk)"},
+        {"store_rows", {0, 1},
+         "with c_in_chunk > 0: 1 = the task's sums stored in vectors along the output rows (gathered "
+         "from memory), 0 = in channel vectors, with the output's channel stride (a scatter)"},
     };
   }
 
@@ -242,6 +262,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // (--warm, 5 rounds): res4a (16 a group) 2.17x, res5a (32) 1.95x.
     const bool grouped = a.spec.groups > 1;
     if (grouped) parallel = blocks >= kMinParallelTasks ? 0 : 1;
+    const int chunk = default_c_in_chunk(a.spec, lanes * c_vectors, target.natural_vector_size<float>());
     return {{"lanes", lanes},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
@@ -255,10 +276,13 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // the padded copy is made once per block. Once for all: ResNet-50 res4
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
             {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0},
-            {"c_in_chunk", default_c_in_chunk(a.spec, lanes * c_vectors)}};
+            {"c_in_chunk", chunk},
+            // Rows: 1.02-1.05x over channel vectors on the chunked defaults (DeepLab,
+            // ResNet-50 res2a and res3a 3x3, 7x7 512 -> 2048; same method, 7 rounds).
+            {"store_rows", chunk > 0 ? 1 : 0}};
   }
 
-  void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
+  void apply(ConvAlgorithm& a, const Halide::Target& target, const ScheduleParams& p) const override {
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n;
     Func& out = a.output;
     Func& acc = a.accumulator;
@@ -268,13 +292,25 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // A channel block of c_vectors vectors, all in the register tile.
     const int block = lanes * p.get("c_vectors");
     Var co("co"), ci("ci"), xo("xo"), xi("xi"), yo("yo"), yi("yi"), task("task"), block_row("block_row");
+    // The output, by columns of channel vectors from the register tiles (stored with
+    // the output's channel stride: a scatter), or with the task's sums in memory
+    // (c_in_chunk > 0) and store_rows, by vectors along its rows gathered from them.
+    const int chunk = p.get("c_in_chunk");
+    const int64_t w_out = output_w(a.spec);
+    const bool along_x = p.get("store_rows") == 1 && chunk > 0;
+    const int natural = target.natural_vector_size<float>();
+    const int store_width = w_out >= natural ? natural : (w_out >= 8 ? 8 : x_tile);
     out.split(c, co, ci, block, TailStrategy::ShiftInwards)
-        .split(x, xo, xi, x_tile, TailStrategy::ShiftInwards)
-        .vectorize(ci)
-        .unroll(xi);
+        .split(x, xo, xi, along_x ? store_width : x_tile, TailStrategy::ShiftInwards);
+    if (along_x) {
+      out.vectorize(xi);
+    } else {
+      out.vectorize(ci).unroll(xi);
+    }
+    const Var first = along_x ? xi : ci, second = along_x ? ci : xi;
     if (p.get("parallel") == 0) {
       out.split(y, yo, yi, y_tile, TailStrategy::ShiftInwards)
-          .reorder(ci, xi, yi, xo, yo, co, n)
+          .reorder(first, second, yi, xo, yo, co, n)
           .unroll(yi)
           .fuse(co, n, task)
           .parallel(task);
@@ -288,7 +324,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       Var strip("strip"), row("row");
       out.split(y, strip, row, rows, TailStrategy::ShiftInwards)
           .split(row, yo, yi, y_tile, TailStrategy::ShiftInwards)
-          .reorder(ci, xi, yi, xo, yo, strip, co, n)
+          .reorder(first, second, yi, xo, yo, strip, co, n)
           .unroll(yi)
           .fuse(strip, co, block_row)
           .fuse(block_row, n, task)
@@ -302,7 +338,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       Var strip("strip"), row("row");
       out.split(y, strip, row, rows, TailStrategy::ShiftInwards)
           .split(row, yo, yi, y_tile, TailStrategy::ShiftInwards)
-          .reorder(ci, xi, yi, xo, yo, co, strip, n)
+          .reorder(first, second, yi, xo, yo, co, strip, n)
           .unroll(yi)
           .fuse(strip, n, task)
           .parallel(task);
@@ -322,7 +358,6 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // LLVM splits each operation in two, and both halves share the broadcast input.
     // Without chunks the tile sums every input channel at once; with them it sums one
     // chunk, added to the task's sums in memory (below).
-    const int chunk = p.get("c_in_chunk");
     Func tile_sums = acc;
     if (chunk > 0) {
       Halide::RVar chunk_index("chunk_index"), chunk_channel("chunk_channel");

@@ -422,17 +422,17 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   transposed.n = 2;
   transposed.has_bias = true;
   const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=4,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=4,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,x_tile=4,y_tile=1"}},
-      {grouped64, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=6,y_tile=1"}},
-      {transposed, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=4,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
+      {grouped64, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
+      {transposed, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
       {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
       {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
   };
@@ -461,9 +461,11 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
 }
 
 // Input-channel chunks (c_in_chunk): the task's sums in memory, one chunk at a time
-// over every tile, then stored. Forced on every parallel mode and staging, with
-// overlapping channel blocks (33 channels), tiles that do not divide the row, two
-// rows per tile, dilation, groups, oihw16o weights and a transposed layer.
+// over every tile, then stored by channel vectors or along rows (store_rows). Forced
+// on every parallel mode and staging, with overlapping channel blocks (33 channels),
+// tiles that do not divide the row, two rows per tile, dilation, groups (also of 8
+// channels, 8 lanes), oihw16o weights, a transposed layer, one chunk of all the
+// channels, and rows of 6, 9-13 and 21 outputs (stored by the tile, 8 or 16 lanes).
 TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
   RuntimeOptions options;
   options.disk.enabled = false;
@@ -477,23 +479,31 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
   ConvSpec grouped = square_conv(64, 64, 8, 10, 3, 1, 1);
   grouped.groups = 2;
   grouped.has_bias = true;
+  ConvSpec groups_of_8 = square_conv(64, 64, 6, 12, 3, 2, 1);
+  groups_of_8.groups = 8;
   ConvSpec blocked_weights = square_conv(48, 32, 7, 9, 3, 1, 1);
   blocked_weights.weight_layout = WeightLayout::kOIHW16o;
+  ConvSpec wide = square_conv(3, 32, 5, 21, 3, 1, 1);
+  wide.has_bias = true;
   ConvSpec transposed = square_deconv(32, 32, 5, 6, 4, 2, 1);
   transposed.has_bias = true;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
-      {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=4,y_tile=2"},
-      {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=6,y_tile=1"},
-      {forward, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=1,x_tile=4,y_tile=2"},
-      {forward, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=0,x_tile=6,y_tile=1"},
-      {dilated, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,x_tile=12,y_tile=1"},
-      {dilated, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,x_tile=7,y_tile=2"},
-      {grouped, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=7,y_tile=1"},
-      {grouped, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,x_tile=10,y_tile=2"},
-      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,x_tile=7,y_tile=1"},
-      {blocked_weights, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,x_tile=9,y_tile=2"},
-      {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,x_tile=6,y_tile=1"},
-      {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {forward, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=1,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=32,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=0,x_tile=6,y_tile=1"},
+      {dilated, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=12,y_tile=1"},
+      {dilated, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=0,x_tile=7,y_tile=2"},
+      {grouped, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=7,y_tile=1"},
+      {grouped, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=10,y_tile=2"},
+      {groups_of_8, "c_in_chunk=8,c_vectors=1,lanes=8,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
+      {blocked_weights, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=1,x_tile=9,y_tile=2"},
+      {wide, "c_in_chunk=3,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=7,y_tile=1"},
+      {wide, "c_in_chunk=3,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=2"},
+      {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"},
+      {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=1"},
   };
   for (const auto& [s, params] : requests) {
     const std::string label = "cpu_channel_blocked(" + params + ") on " + describe_spec(s);
