@@ -19,28 +19,7 @@
 
 namespace convjit::peers {
 
-void ensure_passive_openmp(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);
-  std::perror("convjit: warning: re-executing with OMP_WAIT_POLICY=passive");
-}
-
-#ifndef CONVJIT_HAVE_ONEDNN
-
-bool onednn_available() { return false; }
-
-StatusOr<OneDnnTimes> time_onednn(const ConvSpec&, int, int) {
-  return Status::unsupported("convjit was built without oneDNN (install libdnnl-dev and reconfigure)");
-}
-
-#else
-
-bool onednn_available() { return true; }
-
 namespace {
-
-using dnnl::memory;
 
 double median_ms(int repeat, const std::function<void()>& body) {
   body();  // warm-up: page faults, thread pools, caches
@@ -55,21 +34,41 @@ double median_ms(int repeat, const std::function<void()>& body) {
   return t[t.size() / 2];
 }
 
+}  // namespace
+
+void ensure_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);
+  std::perror("convjit: warning: re-executing with OMP_WAIT_POLICY=passive");
+}
+
+#ifndef CONVJIT_HAVE_ONEDNN
+
+bool onednn_available() { return false; }
+
+StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec&, int) {
+  return Status::unsupported("convjit was built without oneDNN (install libdnnl-dev and reconfigure)");
+}
+
+#else
+
+bool onednn_available() { return true; }
+
+namespace {
+
+using dnnl::memory;
+
 void fill(memory& m) {
   float* data = static_cast<float*>(m.get_data_handle());
   const size_t count = m.get_desc().get_size() / sizeof(float);
   for (size_t i = 0; i < count; ++i) data[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.5f;
 }
 
-}  // namespace
-
-StatusOr<OneDnnTimes> time_onednn(const ConvSpec& requested, int threads, int repeat) {
-  if (requested.dtype != DataType::kFloat32) return Status::unsupported("oneDNN is timed on f32 only");
-  const ConvSpec s = canonicalize(requested);
-  omp_set_num_threads(threads);
-  try {
-    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    dnnl::stream stream(engine);
+class DnnlConvolution final : public OneDnnConvolution {
+ public:
+  explicit DnnlConvolution(const ConvSpec& s)
+      : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
     const memory::dims src_dims = {s.n, s.c_in, s.h_in, s.w_in};
     const memory::dims dst_dims = {s.n, s.c_out, output_h(s), output_w(s)};
     const bool grouped = s.groups > 1;
@@ -86,57 +85,91 @@ StatusOr<OneDnnTimes> time_onednn(const ConvSpec& requested, int threads, int re
     const memory::dims pad_r = {s.pad_bottom - s.output_padding_h, s.pad_right - s.output_padding_w};
 
     memory::desc src_md, wei_md, dst_md;
-    dnnl::primitive primitive;
-    OneDnnTimes times;
     if (!s.transposed) {
       dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                         any(src_dims), any(wei_dims), bias_md, any(dst_dims), strides, dilates,
                                         pad_l, pad_r);
-      dnnl::convolution_forward::primitive_desc pd(d, engine);
+      dnnl::convolution_forward::primitive_desc pd(d, engine_);
       src_md = pd.src_desc();
       wei_md = pd.weights_desc();
       dst_md = pd.dst_desc();
-      times.implementation = pd.impl_info_str();
-      primitive = dnnl::convolution_forward(pd);
+      implementation_ = pd.impl_info_str();
+      primitive_ = dnnl::convolution_forward(pd);
     } else {
       dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                           dnnl::algorithm::deconvolution_direct, any(src_dims), any(wei_dims),
                                           bias_md, any(dst_dims), strides, dilates, pad_l, pad_r);
-      dnnl::deconvolution_forward::primitive_desc pd(d, engine);
+      dnnl::deconvolution_forward::primitive_desc pd(d, engine_);
       src_md = pd.src_desc();
       wei_md = pd.weights_desc();
       dst_md = pd.dst_desc();
-      times.implementation = pd.impl_info_str();
-      primitive = dnnl::deconvolution_forward(pd);
+      implementation_ = pd.impl_info_str();
+      primitive_ = dnnl::deconvolution_forward(pd);
     }
-    memory src_plain({src_dims, f32, memory::format_tag::nchw}, engine);
-    memory dst_plain({dst_dims, f32, memory::format_tag::nchw}, engine);
-    memory src_b(src_md, engine), wei_b(wei_md, engine), dst_b(dst_md, engine), bias(bias_md, engine);
-    fill(src_plain);
-    fill(wei_b);
-    fill(bias);
-    dnnl::reorder(src_plain, src_b).execute(stream, src_plain, src_b);
-    stream.wait();
-    auto run = [&] {
-      primitive.execute(stream, {{DNNL_ARG_SRC, src_b}, {DNNL_ARG_WEIGHTS, wei_b}, {DNNL_ARG_BIAS, bias},
-                                 {DNNL_ARG_DST, dst_b}});
-      stream.wait();
-    };
-    times.blocked_ms = median_ms(repeat, run);
-    dnnl::reorder to_blocked(src_plain, src_b), to_plain(dst_b, dst_plain);
-    times.nchw_ms = median_ms(repeat, [&] {
-      to_blocked.execute(stream, src_plain, src_b);
-      primitive.execute(stream, {{DNNL_ARG_SRC, src_b}, {DNNL_ARG_WEIGHTS, wei_b}, {DNNL_ARG_BIAS, bias},
-                                 {DNNL_ARG_DST, dst_b}});
-      to_plain.execute(stream, dst_b, dst_plain);
-      stream.wait();
-    });
-    return times;
+    src_plain_ = memory({src_dims, f32, memory::format_tag::nchw}, engine_);
+    dst_plain_ = memory({dst_dims, f32, memory::format_tag::nchw}, engine_);
+    src_b_ = memory(src_md, engine_);
+    wei_b_ = memory(wei_md, engine_);
+    dst_b_ = memory(dst_md, engine_);
+    bias_ = memory(bias_md, engine_);
+    fill(src_plain_);
+    fill(wei_b_);
+    fill(bias_);
+    to_blocked_ = dnnl::reorder(src_plain_, src_b_);
+    to_plain_ = dnnl::reorder(dst_b_, dst_plain_);
+    to_blocked_.execute(stream_, src_plain_, src_b_);
+    stream_.wait();
+  }
+
+  void run_blocked() override {
+    execute();
+    stream_.wait();
+  }
+  void run_nchw() override {
+    to_blocked_.execute(stream_, src_plain_, src_b_);
+    execute();
+    to_plain_.execute(stream_, dst_b_, dst_plain_);
+    stream_.wait();
+  }
+  const std::string& implementation() const override { return implementation_; }
+
+ private:
+  void execute() {
+    primitive_.execute(stream_, {{DNNL_ARG_SRC, src_b_}, {DNNL_ARG_WEIGHTS, wei_b_}, {DNNL_ARG_BIAS, bias_},
+                                 {DNNL_ARG_DST, dst_b_}});
+  }
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  dnnl::primitive primitive_;
+  dnnl::reorder to_blocked_, to_plain_;
+  memory src_plain_, dst_plain_, src_b_, wei_b_, dst_b_, bias_;
+  std::string implementation_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec& requested, int threads) {
+  if (requested.dtype != DataType::kFloat32) return Status::unsupported("oneDNN is timed on f32 only");
+  omp_set_num_threads(threads);
+  try {
+    return std::unique_ptr<OneDnnConvolution>(new DnnlConvolution(canonicalize(requested)));
   } catch (const dnnl::error& e) {
     return Status::unsupported(std::string("oneDNN rejects this geometry: ") + e.what());
   }
 }
 
 #endif
+
+StatusOr<OneDnnTimes> time_onednn(const ConvSpec& spec, int threads, int repeat) {
+  auto convolution = OneDnnConvolution::create(spec, threads);
+  if (!convolution.ok()) return convolution.status();
+  OneDnnConvolution& c = **convolution;
+  OneDnnTimes times;
+  times.implementation = c.implementation();
+  times.blocked_ms = median_ms(repeat, [&] { c.run_blocked(); });
+  times.nchw_ms = median_ms(repeat, [&] { c.run_nchw(); });
+  return times;
+}
 
 }  // namespace convjit::peers

@@ -8,6 +8,7 @@
 // f16 convolutions on these CPUs).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "convjit/conv_spec.h"
@@ -26,6 +27,19 @@ struct OneDnnTimes {
 
 // Medians of `repeat` runs after two warm-ups, on `threads` OpenMP threads.
 StatusOr<OneDnnTimes> time_onednn(const ConvSpec& spec, int threads, int repeat);
+
+// A oneDNN convolution set up once (primitive, buffers in both layouts, on `threads`
+// OpenMP threads), run one call at a time, so that a caller can interleave its runs
+// with its own: on a shared machine whose speed drifts over seconds, a ratio of two
+// times measured one after the other drifts with it.
+class OneDnnConvolution {
+ public:
+  static StatusOr<std::unique_ptr<OneDnnConvolution>> create(const ConvSpec& spec, int threads);
+  virtual ~OneDnnConvolution() = default;
+  virtual void run_blocked() = 0;  // preferred layouts, the data already in them
+  virtual void run_nchw() = 0;     // reorder in, convolution, reorder out
+  virtual const std::string& implementation() const = 0;  // oneDNN's name for its kernel
+};
 
 // Debian's oneDNN threads through OpenMP, whose idle workers spin by default and
 // would steal the cores convjit is timed on. libgomp reads OMP_WAIT_POLICY when it

@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +25,9 @@
 
 namespace convjit {
 namespace {
+
+// Rounds per layer and thread count of the side-by-side timing (time_side_by_side).
+constexpr int kBenchRounds = 5;
 
 // The layer as `--weights prepared` times it: in preferred_weight_layout (oihw16o
 // where the channels allow it, which a user reorders once with convert_weights, as
@@ -48,31 +53,92 @@ StatusOr<std::vector<int>> parse_threads(const std::string& text) {
   return threads;
 }
 
-// Same method as the oneDNN peer: one buffer set, two warm-ups, median of `repeat`.
-StatusOr<double> time_convjit(const Kernel& kernel, int repeat) {
-  const ConvSpec& s = kernel.spec();
-  const auto in = input_shape(s), out = output_shape(s);
-  const auto w = weight_shape(s);
-  const int64_t elem = element_size(s.dtype);
-  int64_t n_w = 1;
-  for (int d = 0; d < weight_rank(s); ++d) n_w *= w[d];
-  std::vector<uint8_t> src(in[0] * in[1] * in[2] * in[3] * elem, 0), wei(n_w * elem, 0), bias(s.c_out * elem, 0),
-      dst(out[0] * out[1] * out[2] * out[3] * elem);
-  const TensorView bias_view = TensorView::dense(bias.data(), {s.c_out});
-  auto run = [&] {
-    return kernel.run(TensorView::dense(src.data(), {in.begin(), in.end()}),
-                      TensorView::dense(wei.data(), {w.begin(), w.begin() + weight_rank(s)}),
-                      s.has_bias ? &bias_view : nullptr, TensorView::dense(dst.data(), {out.begin(), out.end()}));
-  };
-  for (int i = 0; i < 2; ++i) CONVJIT_RETURN_IF_ERROR(run());
-  std::vector<double> times;
-  for (int i = 0; i < repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    CONVJIT_RETURN_IF_ERROR(run());
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+// One buffer set of the kernel's shapes (zeros), run again and again: warm caches,
+// as oneDNN is timed.
+class ConvjitRunner {
+ public:
+  explicit ConvjitRunner(const Kernel& kernel) : kernel_(kernel), spec_(kernel.spec()) {
+    const auto in = input_shape(spec_), out = output_shape(spec_);
+    const auto w = weight_shape(spec_);
+    in_dims_.assign(in.begin(), in.end());
+    out_dims_.assign(out.begin(), out.end());
+    w_dims_.assign(w.begin(), w.begin() + weight_rank(spec_));
+    const int64_t elem = element_size(spec_.dtype);
+    auto bytes = [&](const std::vector<int64_t>& dims) {
+      int64_t n = elem;
+      for (int64_t d : dims) n *= d;
+      return static_cast<size_t>(n);
+    };
+    src_.assign(bytes(in_dims_), 0);
+    wei_.assign(bytes(w_dims_), 0);
+    bias_.assign(static_cast<size_t>(spec_.c_out * elem), 0);
+    dst_.assign(bytes(out_dims_), 0);
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  Status run() {
+    const TensorView bias_view = TensorView::dense(bias_.data(), {spec_.c_out});
+    return kernel_.run(TensorView::dense(src_.data(), in_dims_), TensorView::dense(wei_.data(), w_dims_),
+                       spec_.has_bias ? &bias_view : nullptr, TensorView::dense(dst_.data(), out_dims_));
+  }
+
+ private:
+  const Kernel& kernel_;
+  const ConvSpec spec_;
+  std::vector<int64_t> in_dims_, out_dims_, w_dims_;
+  std::vector<uint8_t> src_, wei_, bias_, dst_;
+};
+
+struct SideBySideTimes {
+  double convjit_ms = 0, blocked_ms = 0, nchw_ms = 0;  // 0: not timed
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Medians of `repeat` timed runs of convjit and of oneDNN's two forms (when `peer` is
+// given), taken in rounds: in each round each contender runs once untimed (its data
+// back in cache) and then a few timed runs. The machines are shared and their speed
+// drifts over seconds, so 20 runs of one then 20 of the other compared two moments
+// (two runs of the same layer differed by 40%); rounds compare the same moments.
+StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnConvolution* peer, int repeat) {
+  ConvjitRunner convjit(kernel);
+  const int per_round = std::max(1, repeat / kBenchRounds);
+  std::vector<double> mine, blocked, nchw;
+  auto timed = [](std::vector<double>& into, const std::function<Status()>& body) -> Status {
+    const auto start = std::chrono::steady_clock::now();
+    CONVJIT_RETURN_IF_ERROR(body());
+    into.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    return Status();
+  };
+  CONVJIT_RETURN_IF_ERROR(convjit.run());  // first-call costs (thread pool, page faults), once
+  while (static_cast<int>(mine.size()) < repeat) {
+    const int runs = std::min(per_round, repeat - static_cast<int>(mine.size()));
+    CONVJIT_RETURN_IF_ERROR(convjit.run());
+    for (int i = 0; i < runs; ++i) CONVJIT_RETURN_IF_ERROR(timed(mine, [&] { return convjit.run(); }));
+    if (!peer) continue;
+    peer->run_blocked();
+    for (int i = 0; i < runs; ++i) {
+      CONVJIT_RETURN_IF_ERROR(timed(blocked, [&] {
+        peer->run_blocked();
+        return Status();
+      }));
+    }
+    peer->run_nchw();
+    for (int i = 0; i < runs; ++i) {
+      CONVJIT_RETURN_IF_ERROR(timed(nchw, [&] {
+        peer->run_nchw();
+        return Status();
+      }));
+    }
+  }
+  SideBySideTimes times;
+  times.convjit_ms = median(mine);
+  if (peer) {
+    times.blocked_ms = median(blocked);
+    times.nchw_ms = median(nchw);
+  }
+  return times;
 }
 
 }  // namespace
@@ -130,8 +196,10 @@ int bench_command(const std::vector<std::string>& args) {
   for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);
   if (!json) {
     std::printf("convjit bench: %zu layer(s); threads: convjit's pool and OpenMP set to each count, "
-                "OMP_WAIT_POLICY=%s; medians of %d runs after 2 warm-ups\n",
-                problems.size(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset", repeat);
+                "OMP_WAIT_POLICY=%s; medians of %d runs each, convjit and oneDNN alternating in rounds of %d (a warm-up "
+                "run each per round)\n",
+                problems.size(), std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset", repeat,
+                std::max(1, repeat / kBenchRounds));
     std::printf("convjit weights: %s\n",
                 weights == "prepared"
                     ? "prepared: in preferred_weight_layout (oihw16o for layers with 1 MiB or more "
@@ -154,17 +222,19 @@ int bench_command(const std::vector<std::string>& args) {
     if (!kernel.ok()) return report_error(kernel.status());
     for (int t : *threads) {
       set_num_threads(t);
-      auto convjit_ms = time_convjit(*kernel, repeat);
-      if (!convjit_ms.ok()) return report_error(convjit_ms.status());
-      double blocked = 0, nchw = 0;
+      // A geometry oneDNN rejects (or an f16 spec) is timed by convjit alone.
+      std::unique_ptr<peers::OneDnnConvolution> peer;
       if (with_onednn) {
-        auto times = peers::time_onednn(p.spec, t, repeat);
-        if (times.ok()) {
-          blocked = times->blocked_ms;
-          nchw = times->nchw_ms;
-          log_ratio_blocked[t].push_back(std::log(blocked / *convjit_ms));
-          log_ratio_nchw[t].push_back(std::log(nchw / *convjit_ms));
-        }
+        auto created = peers::OneDnnConvolution::create(p.spec, t);
+        if (created.ok()) peer = std::move(*created);
+      }
+      auto times = time_side_by_side(*kernel, peer.get(), repeat);
+      if (!times.ok()) return report_error(times.status());
+      const double blocked = times->blocked_ms, nchw = times->nchw_ms;
+      const auto convjit_ms = &times->convjit_ms;
+      if (peer) {
+        log_ratio_blocked[t].push_back(std::log(blocked / *convjit_ms));
+        log_ratio_nchw[t].push_back(std::log(nchw / *convjit_ms));
       }
       const double gflops = flops(p.spec) / (*convjit_ms * 1e6);
       if (json) {
