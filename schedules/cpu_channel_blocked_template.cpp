@@ -104,24 +104,23 @@ std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
 // The default chunk. Where a block's weights for the whole reduction pass 32 KiB (two
 // thirds of a 48 KiB L1), of a forward layer: the largest choice whose weights and
 // input rows under the kernel's window (kh padded rows of the chunk's channels) fit
-// in 28 KiB together. Against no chunks (bench/schedule_ab --warm, 2 threads, 2-core
-// AVX-512 Xeon, 2026-11-22; each run 3-5 rounds, runs listed): DeepLab's 33-wide
-// dilated 3x3 256 -> 256 by 16 1.48x, 1.57x (by 8 1.53x, 1.31x); ResNet-50 3x3 res2a
-// (64 channels, 56 wide) by 8 1.19x, 1.07x (by 16 1.08x, 0.94x: 29 KiB); res3a (128)
-// by 16 1.06x, res4a (256) by 16 1.20x, 1.41x, res5a (512) by 16 1.30x; 1x1 on 7x7
-// 512 -> 2048 by 64 1.09x, 960 -> 320 by 64 1.18x. With 15 rounds, 1 and 2 threads:
-// res2a-res5a 1.19x, 1.07x; 1.08x, 1.04x; 1.45x, 1.22x; 1.49x, 1.28x. One chunk of
-// every channel (the same loops, weights not in L1) was 0.99x on DeepLab and res4a:
-// what pays is L1. Transposed layers gained nothing from chunks (DCGAN 4x4 stride 2
-// 0.90-1.01x, 3x3 stride 2 by 8 0.75x).
+// in 28 KiB together. Against no chunks (bench/schedule_ab --warm, 9 rounds, 2-core
+// AVX-512 Xeon, 2026-11-22; 2 threads, then 1): DeepLab's 33-wide dilated 3x3
+// 256 -> 256 by 16 1.10x, 1.02x; ResNet-50 3x3 res2a (64 channels, 56 wide) by 8
+// 1.07x, 0.99x; res3a (128) by 16 1.05x, 0.99x; res4a (256) 1.09x, 1.00x; res5a
+// (512) 1.08x, 1.06x; 1x1 on 7x7 512 -> 2048 by 64 1.12x, 1.14x, 960 -> 320 1.14x,
+// 1.12x. Chunks of 8 and 16 were within 3% of each other. The gain is mostly on 2
+// threads, whose cores share the L3 the weights otherwise stream from.
 //
-// Elsewhere one chunk (the sums in memory, stored along rows) where that measured
-// faster than the register tiles' channel vectors stored with the channel stride
-// (same method, 11 rounds, 1 and 2 threads): ResNet-50 conv1 (3 -> 64, 7x7 stride 2)
-// 1.06x, 1.07x; DCGAN 4x4 stride 2 128 -> 64 1.30x, 1.28x, 256 -> 128 1.02x, 1.01x,
-// all forward layers and transposed ones of two channel vectors. Not with one vector
-// (3x3 stride 2 64 -> 32 transposed 0.94x) or on groups of 4 or 8 channels (ResNeXt
-// res2a 0.94x, res3a 0.98x): 0 there.
+// Elsewhere one chunk of all the channels (the sums in memory, stored along rows by
+// store_rows), where that measured faster than channel vectors stored from the
+// register tiles with the channel stride (same method): ResNet-50 conv1 (3 -> 64, 7x7
+// stride 2) 1.15x, 1.02x; DCGAN 4x4 stride 2 transposed 128 -> 64 (output planes 4
+// KiB apart: the scatter's stores fall in one L1 set) 1.26x, 1.33x, 256 -> 128
+// 1.02x, 1.02x. Not on transposed layers of one channel vector (3x3 stride 2
+// 64 -> 32: chunks of 8-32 0.92-0.95x) or on groups of 4 or 8 channels (ResNeXt res3a
+// 0.93x, 0.94x): 0 there. (A first measurement of this rule had the reduction's loops
+// reordered in its baseline as well, and overstated the chunks' gain by 1.4x.)
 int default_c_in_chunk(const ConvSpec& s, int block, int natural_lanes) {
   const int64_t per_group = s.c_in / s.groups;
   const int64_t weight_bytes = s.kh * s.kw * block * 4;
@@ -277,8 +276,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
             {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0},
             {"c_in_chunk", chunk},
-            // Rows: 1.02-1.05x over channel vectors on the chunked defaults (DeepLab,
-            // ResNet-50 res2a and res3a 3x3, 7x7 512 -> 2048; same method, 7 rounds).
+            // Rows over channel vectors, chunked (same method, 2 threads): DeepLab
+            // 1.02x, ResNet-50 3x3 res2a-res5a 1.05x, 1.02x, 1.01x, 1.03x; 7x7 1x1
+            // 512 -> 2048 1.06x, 960 -> 320 1.05x; with one chunk (conv1) 1.17x.
             {"store_rows", chunk > 0 ? 1 : 0}};
   }
 
@@ -402,7 +402,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     std::vector<Halide::VarOrRVar> pure_order(pure.begin(), pure.end());
     sums.reorder_storage(pure).reorder(pure_order).vectorize(c).unroll(x).unroll(y);
     const Halide::RVar channel = inner_reduction.empty() ? Halide::RVar(a.r.z) : inner_reduction[0];
-    std::vector<Halide::VarOrRVar> order = {x, y, channel, a.r.x, a.r.y};
+    std::vector<Halide::VarOrRVar> order = {x, y, a.r.x, a.r.y, channel};
     order.insert(order.end(), pure.begin() + 3, pure.end());
     if (a.spec.weight_layout == WeightLayout::kOIHW16o && block % 16 == 0) {
       // Weights in blocks of 16 channels: one load per block of 16. A 32-wide vector
