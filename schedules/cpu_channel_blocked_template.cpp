@@ -119,8 +119,7 @@ std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
 // KiB apart: the scatter's stores fall in one L1 set) 1.26x, 1.33x, 256 -> 128
 // 1.02x, 1.02x. Not on transposed layers of one channel vector (3x3 stride 2
 // 64 -> 32: chunks of 8-32 0.92-0.95x) or on groups of 4 or 8 channels (ResNeXt res3a
-// 0.93x, 0.94x): 0 there. (A first measurement of this rule had the reduction's loops
-// reordered in its baseline as well, and overstated the chunks' gain by 1.4x.)
+// 0.93x, 0.94x): 0 there.
 int default_c_in_chunk(const ConvSpec& s, int block, int natural_lanes) {
   const int64_t per_group = s.c_in / s.groups;
   const int64_t weight_bytes = s.kh * s.kw * block * 4;
@@ -364,7 +363,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
       Var u("u");
       tile_sums = acc.update().split(a.r.z, chunk_index, chunk_channel, chunk).rfactor(chunk_index, u);
       tile_sums.compute_at(acc, xo);
-      schedule_tile_sums(a, tile_sums, {c, x, y, n, u}, {chunk_channel}, block);
+      schedule_tile_sums(a, tile_sums, {c, x, y, n, u}, chunk_channel, block);
       // The sums of one channel block over the task's rows, one chunk of input
       // channels at a time over every tile, so that the chunk's weights stay in L1
       // for all of them. Row-strip tasks (parallel=2) run their channel blocks one
@@ -382,7 +381,7 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
           .unroll(yi);
     } else {
       acc.compute_at(out, xo);
-      schedule_tile_sums(a, acc, {c, x, y, n}, {}, block);
+      schedule_tile_sums(a, acc, {c, x, y, n}, Halide::RVar(a.r.z), block);
     }
     if (p.get("pack_weights") == 1) {
       if (p.get("parallel") == 2) {
@@ -395,13 +394,13 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
 
  private:
   // A register tile's sums: `pure` are its storage dimensions (channel, x, y, ...),
-  // `inner_reduction` the input-channel variable of its reduction when it is not r.z.
+  // `channel` the input-channel variable of its reduction (r.z, or the channel within
+  // a chunk). The taps stay inside the channels, as in the reduction's definition.
   static void schedule_tile_sums(ConvAlgorithm& a, Func& sums, const std::vector<Var>& pure,
-                                 const std::vector<Halide::RVar>& inner_reduction, int block) {
+                                 const Halide::RVar& channel, int block) {
     const Var &c = pure[0], &x = pure[1], &y = pure[2];
     std::vector<Halide::VarOrRVar> pure_order(pure.begin(), pure.end());
     sums.reorder_storage(pure).reorder(pure_order).vectorize(c).unroll(x).unroll(y);
-    const Halide::RVar channel = inner_reduction.empty() ? Halide::RVar(a.r.z) : inner_reduction[0];
     std::vector<Halide::VarOrRVar> order = {x, y, a.r.x, a.r.y, channel};
     order.insert(order.end(), pure.begin() + 3, pure.end());
     if (a.spec.weight_layout == WeightLayout::kOIHW16o && block % 16 == 0) {

@@ -26,8 +26,10 @@
 namespace convjit {
 namespace {
 
-// Rounds per layer and thread count of the side-by-side timing (time_side_by_side).
+// Rounds per layer and thread count of the side-by-side timing (time_side_by_side),
+// and the length of the FMA peak measurement in each.
 constexpr int kBenchRounds = 5;
+constexpr double kPeakSeconds = 0.02;
 
 // The layer as `--weights prepared` times it: in preferred_weight_layout (oihw16o
 // where the channels allow it, which a user reorders once with convert_weights, as
@@ -89,6 +91,7 @@ class ConvjitRunner {
 
 struct SideBySideTimes {
   double convjit_ms = 0, blocked_ms = 0, nchw_ms = 0;  // 0: not timed
+  double peak_gflops = 0;  // the FMA peak, measured in the same rounds
 };
 
 double median(std::vector<double> v) {
@@ -100,11 +103,15 @@ double median(std::vector<double> v) {
 // given), taken in rounds: in each round each contender runs once untimed (its data
 // back in cache) and then a few timed runs. The machines are shared and their speed
 // drifts over seconds, so 20 runs of one then 20 of the other compared two moments
-// (two runs of the same layer differed by 40%); rounds compare the same moments.
-StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnConvolution* peer, int repeat) {
+// (two runs of the same layer differed by 40%); rounds compare the same moments. The
+// FMA peak is measured in each round too (for kPeakSeconds), the denominator of the
+// layer's fraction of peak: one peak measured before all layers gave fractions from
+// 48% to 136% for one layer across runs of an hour.
+StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnConvolution* peer, int threads,
+                                            int repeat) {
   ConvjitRunner convjit(kernel);
   const int per_round = std::max(1, repeat / kBenchRounds);
-  std::vector<double> mine, blocked, nchw;
+  std::vector<double> mine, blocked, nchw, peaks;
   auto timed = [](std::vector<double>& into, const std::function<Status()>& body) -> Status {
     const auto start = std::chrono::steady_clock::now();
     CONVJIT_RETURN_IF_ERROR(body());
@@ -114,6 +121,7 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
   CONVJIT_RETURN_IF_ERROR(convjit.run());  // first-call costs (thread pool, page faults), once
   while (static_cast<int>(mine.size()) < repeat) {
     const int runs = std::min(per_round, repeat - static_cast<int>(mine.size()));
+    peaks.push_back(peers::measure_fma_peak_gflops(threads, kPeakSeconds));
     CONVJIT_RETURN_IF_ERROR(convjit.run());
     for (int i = 0; i < runs; ++i) CONVJIT_RETURN_IF_ERROR(timed(mine, [&] { return convjit.run(); }));
     if (!peer) continue;
@@ -134,6 +142,7 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
   }
   SideBySideTimes times;
   times.convjit_ms = median(mine);
+  times.peak_gflops = median(peaks);
   if (peer) {
     times.blocked_ms = median(blocked);
     times.nchw_ms = median(nchw);
@@ -192,9 +201,9 @@ int bench_command(const std::vector<std::string>& args) {
     return bench_cuda(problems, target, repeat, json);
   }
 
-  std::map<int, double> peak;
-  for (int t : *threads) peak[t] = peers::measure_fma_peak_gflops(t);
   if (!json) {
+    std::map<int, double> initial_peak;
+    for (int t : *threads) initial_peak[t] = peers::measure_fma_peak_gflops(t);
     std::printf("convjit bench: %zu layer(s); threads: convjit's pool and OpenMP set to each count, "
                 "OMP_WAIT_POLICY=%s; medians of %d runs each, convjit and oneDNN alternating in rounds of %d (a warm-up "
                 "run each per round)\n",
@@ -205,7 +214,10 @@ int bench_command(const std::vector<std::string>& args) {
                     ? "prepared: in preferred_weight_layout (oihw16o for layers with 1 MiB or more "
                       "in blocks of 16 channels; column wtag), reordered once beforehand as oneDNN's are"
                     : "as given (oihw, iohw, ...), repacked inside the kernel where its schedule needs it");
-    for (int t : *threads) std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s\n", t, peak[t]);
+    for (int t : *threads) {
+      std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s (before the layers; each layer's peak%% is "
+                  "against the peak measured in its own rounds)\n", t, initial_peak[t]);
+    }
     std::printf("oneDNN: %s; 'blocked' = its preferred layouts, data already reordered; 'nchw' = NCHW in "
                 "and out, reorders timed; ratio = oneDNN time / convjit time (> 1: convjit faster)\n",
                 with_onednn ? "Debian's libdnnl" : "not timed");
@@ -228,22 +240,22 @@ int bench_command(const std::vector<std::string>& args) {
         auto created = peers::OneDnnConvolution::create(p.spec, t);
         if (created.ok()) peer = std::move(*created);
       }
-      auto times = time_side_by_side(*kernel, peer.get(), repeat);
+      auto times = time_side_by_side(*kernel, peer.get(), t, repeat);
       if (!times.ok()) return report_error(times.status());
       const double blocked = times->blocked_ms, nchw = times->nchw_ms;
-      const auto convjit_ms = &times->convjit_ms;
+      const double convjit_ms = times->convjit_ms, peak = times->peak_gflops;
       if (peer) {
-        log_ratio_blocked[t].push_back(std::log(blocked / *convjit_ms));
-        log_ratio_nchw[t].push_back(std::log(nchw / *convjit_ms));
+        log_ratio_blocked[t].push_back(std::log(blocked / convjit_ms));
+        log_ratio_nchw[t].push_back(std::log(nchw / convjit_ms));
       }
-      const double gflops = flops(p.spec) / (*convjit_ms * 1e6);
+      const double gflops = flops(p.spec) / (convjit_ms * 1e6);
       if (json) {
         std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
-                    "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"ready_ms\": %s, "
+                    "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"peak_gflops\": %s, \"ready_ms\": %s, "
                     "\"wtag\": %s, \"schedule\": %s}\n",
                     json_quote(name).c_str(), json_quote(print_descriptor(p.spec)).c_str(), t,
-                    json_positive_number(*convjit_ms).c_str(), json_positive_number(blocked).c_str(), json_positive_number(nchw).c_str(),
-                    json_positive_number(gflops).c_str(), json_positive_number(gflops / peak[t]).c_str(),
+                    json_positive_number(convjit_ms).c_str(), json_positive_number(blocked).c_str(), json_positive_number(nchw).c_str(),
+                    json_positive_number(gflops).c_str(), json_positive_number(gflops / peak).c_str(), json_positive_number(peak).c_str(),
                     json_positive_number(kernel->compile_seconds() * 1e3).c_str(), json_quote(to_string(timed.weight_layout)).c_str(),
                     json_quote(kernel->schedule()).c_str());
       } else {
@@ -260,9 +272,9 @@ int bench_command(const std::vector<std::string>& args) {
           return std::string(buf);
         };
         std::printf("%-32s %3d %8.3f %s %s %s %s %s %8.1f %5.1f%% %-7s  %s\n", name.c_str(), t,
-                    kernel->compile_seconds(), cell(*convjit_ms).c_str(),
-                    cell(blocked).c_str(), cell(nchw).c_str(), ratio(blocked, *convjit_ms).c_str(),
-                    ratio(nchw, *convjit_ms).c_str(), gflops, 100 * gflops / peak[t], to_string(timed.weight_layout),
+                    kernel->compile_seconds(), cell(convjit_ms).c_str(),
+                    cell(blocked).c_str(), cell(nchw).c_str(), ratio(blocked, convjit_ms).c_str(),
+                    ratio(nchw, convjit_ms).c_str(), gflops, 100 * gflops / peak, to_string(timed.weight_layout),
                     kernel->schedule().c_str());
       }
       std::fflush(stdout);
