@@ -202,20 +202,21 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsAndOutputsWithStride
   }
 }
 
-// Compiles cpu_pointwise(params) for `s`, runs it on (src, wei, bias) and expects
-// `expected`. Returns false, checking nothing, when this CPU's float vectors are not
-// 16 wide (params name lanes=16): the caller skips.
-bool check_pointwise(const ConvSpec& s, const std::string& params, const std::vector<double>& src,
-                     const std::vector<double>& wei, const std::vector<double>& bias,
-                     const std::vector<double>& expected) {
-  auto kernel = Runtime::global().get_kernel(s, "host", ScheduleRequest{"cpu_pointwise", params});
+// Compiles `request` for `s`, runs it on (src, wei, bias) and expects `expected`
+// within `tolerance`. Returns false, checking nothing, when this CPU's float vectors
+// are not 16 wide (the params name lanes=16): the caller skips.
+bool check_schedule(const ConvSpec& s, const ScheduleRequest& request, const std::vector<double>& src,
+                    const std::vector<double>& wei, const std::vector<double>& bias,
+                    const std::vector<double>& expected, double tolerance) {
+  const std::string label = request.template_name + "(" + request.params + ") on " + describe_spec(s);
+  auto kernel = Runtime::global().get_kernel(s, "host", request);
   if (!kernel.ok() && kernel.status().message().find("lanes=16 is not one of") != std::string::npos) return false;
-  EXPECT_TRUE(kernel.ok()) << params << ": " << kernel.status().message();
+  EXPECT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
   if (!kernel.ok()) return true;
   Status status;
   const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
-  EXPECT_TRUE(status.ok()) << params << ": " << status.message();
-  if (status.ok()) EXPECT_LE(relative_error(actual, expected), 1e-5) << params;
+  EXPECT_TRUE(status.ok()) << label << ": " << status.message();
+  if (status.ok()) EXPECT_LE(relative_error(actual, expected), tolerance) << label;
   return true;
 }
 
@@ -238,7 +239,7 @@ TEST(ScheduleTemplates, PointwiseTileOrdersAndStoresMatchTheReference) {
             const std::string params = std::string("c_block=") + c_block + ",c_tile=6,direct_output=" + direct +
                                        ",lanes=16,pack_input=" + pack + ",rows=" + rows +
                                        ",stage=0,tile_order=" + order + ",x_vectors=2";
-            if (!check_pointwise(s, params, src, wei, bias, expected)) {
+            if (!check_schedule(s, {"cpu_pointwise", params}, src, wei, bias, expected, 1e-5)) {
               GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
             }
           }
@@ -260,7 +261,7 @@ TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEvery
       const std::string direct = rows[0] == '1' ? "1" : "0";  // both ways of storing, on some row counts
       const std::string params = std::string("c_block=12,c_tile=8,direct_output=") + direct +
                                  ",lanes=16,pack_input=0,rows=" + rows + ",stage=1,tile_order=0,x_vectors=" + vectors;
-      if (!check_pointwise(s, params, src, wei, bias, expected)) {
+      if (!check_schedule(s, {"cpu_pointwise", params}, src, wei, bias, expected, 1e-5)) {
         GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
       }
     }
@@ -467,10 +468,6 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
 // channels, 8 lanes), oihw16o weights, a transposed layer, one chunk of all the
 // channels, and rows of 6, 9-13 and 21 outputs (stored by the tile, 8 or 16 lanes).
 TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
-  RuntimeOptions options;
-  options.disk.enabled = false;
-  options.tuning_database = "";
-  Runtime runtime(options);
   ConvSpec forward = square_conv(32, 33, 9, 11, 3, 2, 1);
   forward.n = 2;
   forward.has_bias = true;
@@ -506,18 +503,12 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
       {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=1"},
   };
   for (const auto& [s, params] : requests) {
-    const std::string label = "cpu_channel_blocked(" + params + ") on " + describe_spec(s);
-    auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_channel_blocked", params});
-    if (!kernel.ok() && kernel.status().message().find("lanes=16 is not one of") != std::string::npos) {
-      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
-    }
-    ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
     const std::vector<double> src = random_values(input_elements(s), 7), wei = random_values(weight_elements(s), 8),
                               bias = random_values(s.c_out, 9);
-    Status status;
-    const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
-    ASSERT_TRUE(status.ok()) << label << ": " << status.message();
-    EXPECT_LE(relative_error(actual, reference_conv(s, src, wei, s.has_bias ? &bias : nullptr)), 1e-4) << label;
+    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    if (!check_schedule(s, {"cpu_channel_blocked", params}, src, wei, bias, expected, 1e-4)) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
   }
 }
 
