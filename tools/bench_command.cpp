@@ -112,33 +112,33 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
   ConvjitRunner convjit(kernel);
   const int per_round = std::max(1, repeat / kBenchRounds);
   std::vector<double> mine, blocked, nchw, peaks;
-  auto timed = [](std::vector<double>& into, const std::function<Status()>& body) -> Status {
-    const auto start = std::chrono::steady_clock::now();
+  // One contender's turn in a round: an untimed run (its data back in cache), then
+  // `runs` timed ones.
+  auto turn = [](std::vector<double>& into, int runs, const std::function<Status()>& body) -> Status {
     CONVJIT_RETURN_IF_ERROR(body());
-    into.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    for (int i = 0; i < runs; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      CONVJIT_RETURN_IF_ERROR(body());
+      into.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    return Status();
+  };
+  auto blocked_run = [&] {
+    peer->run_blocked();
+    return Status();
+  };
+  auto nchw_run = [&] {
+    peer->run_nchw();
     return Status();
   };
   CONVJIT_RETURN_IF_ERROR(convjit.run());  // first-call costs (thread pool, page faults), once
   while (static_cast<int>(mine.size()) < repeat) {
     const int runs = std::min(per_round, repeat - static_cast<int>(mine.size()));
     peaks.push_back(peers::measure_fma_peak_gflops(threads, kPeakSeconds));
-    CONVJIT_RETURN_IF_ERROR(convjit.run());
-    for (int i = 0; i < runs; ++i) CONVJIT_RETURN_IF_ERROR(timed(mine, [&] { return convjit.run(); }));
+    CONVJIT_RETURN_IF_ERROR(turn(mine, runs, [&] { return convjit.run(); }));
     if (!peer) continue;
-    peer->run_blocked();
-    for (int i = 0; i < runs; ++i) {
-      CONVJIT_RETURN_IF_ERROR(timed(blocked, [&] {
-        peer->run_blocked();
-        return Status();
-      }));
-    }
-    peer->run_nchw();
-    for (int i = 0; i < runs; ++i) {
-      CONVJIT_RETURN_IF_ERROR(timed(nchw, [&] {
-        peer->run_nchw();
-        return Status();
-      }));
-    }
+    CONVJIT_RETURN_IF_ERROR(turn(blocked, runs, blocked_run));
+    CONVJIT_RETURN_IF_ERROR(turn(nchw, runs, nchw_run));
   }
   SideBySideTimes times;
   times.convjit_ms = median(mine);
