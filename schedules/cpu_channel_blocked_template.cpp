@@ -188,6 +188,10 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // sums. MobileNetV2 conv1 (3 -> 32, 3x3, 27 per output): cpu_direct 1.27-1.44x on
     // AVX-512, 1.14x on AVX2 (bench/schedule_ab --warm, 5 rounds, 2026-11-22).
     if ((s.c_in / s.groups) * s.kh * s.kw < 32) return false;
+    // Groups narrower than the machine's vector leave lanes idle in every channel
+    // vector; cpu_direct's tiles of a group's channels by several rows fill them
+    // along x (its defaults have the measurements: 1.41-2.68x on ResNeXt-50).
+    if (s.groups > 1 && s.c_out / s.groups < target.natural_vector_size<float>()) return false;
     return output_w(s) < 2 * target.natural_vector_size<float>() + 2 || s.kh * s.kw > 1 || s.c_out >= 2 * s.c_in;
   }
 

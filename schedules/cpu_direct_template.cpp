@@ -57,6 +57,8 @@ class CpuDirectTemplate final : public ScheduleTemplate {
          "padded input staged per 0 = task, 1 = channel block; 2 = the task's rows copied even "
          "without padding"},
         {"reduction", {0, 1}, "innermost reduction loop: 0 = kx, 1 = input channel"},
+        {"y_tile", {1, 2, 3, 4}, "output rows per register tile (clamped to the height): each broadcast "
+         "weight feeds all of them"},
     };
   }
 
@@ -70,13 +72,24 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     const int lanes = std::min<int>(native_lanes(target), floor_pow2(w_out));
     int x_vectors = w_out >= 2 * lanes ? 2 : 1;
     int wanted_c_tile = x_vectors == 2 ? 6 : 8;
+    int y_tile = 1;
     const int64_t cog = s.c_out / s.groups;
-    if (s.groups > 1 && cog < 6) {
-      // A tile within one group shares its input vectors: ResNeXt's 4 channels a
-      // group took 1.04 ms as 4 channels x 4 vectors (clamped to 3 on its 56-wide
-      // rows) against 1.17 as 6 x 2 (bench/schedule_ab, 1.08-1.24x over 5 rounds).
+    const bool small_groups = s.groups > 1 && cog <= 8;
+    if (small_groups) {
+      // A tile within one group shares its input vectors, and a tile of several rows
+      // shares each broadcast weight among them: the group's channels by up to 4 rows
+      // (16 accumulators), then vectors along x. ResNeXt-50's 3x3 layers against 4
+      // channels x 3 vectors (res2a, groups of 4) and cpu_channel_blocked's channel
+      // vectors of a group's width (bench/schedule_ab --warm, 9 rounds, 1 and 2
+      // threads, 2-core AVX-512 Xeon, 2026-11-22): res2a 4 channels x 4 rows 2.68x and
+      // 2.08x the channel vectors, against 1.43x and 1.49x for 4 x 3 vectors; res3a
+      // (groups of 8, stride 2) 8 x 2 rows 1.41x and 1.25x, 8 x 3 rows 0.84x and 0.91x
+      // of that, 4 x 4 rows 0.77x and 0.80x.
+      // AVX2's 16 vector registers hold 12 accumulators, as the dense default's.
+      const int accumulators = native_lanes(target) >= 16 ? 16 : 12;
       wanted_c_tile = static_cast<int>(cog);
-      x_vectors = std::max(1, std::min<int>(4, 16 / wanted_c_tile));
+      y_tile = static_cast<int>(std::min<int64_t>(4, std::max<int64_t>(1, accumulators / cog)));
+      x_vectors = std::max(1, std::min<int>(4, accumulators / (wanted_c_tile * y_tile)));
     }
     // Where 6 channels a tile redo more than a tenth of the channels (the last tile
     // shifts inwards) and 8 divide them, 8 (16 accumulators): MobileNetV2 conv1
@@ -95,13 +108,15 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             {"x_vectors", x_vectors},
             {"c_tile", c_tile},
             {"unroll_kx", taps <= 5 ? 1 : 0},
-            // Tasks per row and channel tile (1) on ResNeXt-50's grouped 3x3 layers:
-            // 1.23x and 1.35x with cold caches (bench/schedule_ab, rotating buffers),
-            // but 0.52x and 0.61x oneDNN's ratio in convjit bench (warm, 2 threads,
-            // 1792 tasks), against 1.04x and 0.74x for rows (2026-11-21). Rows stay.
-            {"parallel", s.n * output_h(s) >= kMinParallelTasks ? 0 : 1},
+            // With small groups, tasks per block of rows and channel tile: the task's
+            // staged rows are the tile's group only (a task of rows stages every
+            // channel). On ResNeXt-50 res2a (4 channels x 4 rows, as above) 1.30x and
+            // 1.09x against tasks of rows, which staged per channel tile (stage=1)
+            // took 1.16x and 0.94x.
+            {"parallel", small_groups || s.n * output_h(s) < kMinParallelTasks ? 1 : 0},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
-            {"reduction", 0}};
+            {"reduction", 0},
+            {"y_tile", y_tile}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
@@ -114,15 +129,19 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     const int x_vectors = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(p.get("x_vectors"), output_w(s) / lanes)));
     const int c_tile = static_cast<int>(std::min<int64_t>(p.get("c_tile"), s.c_out));
 
-    Var xo("xo"), xi("xi"), co("co"), ci("ci"), task("task");
+    const int y_tile = static_cast<int>(std::min<int64_t>(p.get("y_tile"), output_h(s)));
+
+    Var xo("xo"), xi("xi"), co("co"), ci("ci"), yo("yo"), yi("yi"), task("task");
     out.split(x, xo, xi, lanes * x_vectors, TailStrategy::ShiftInwards)
         .split(c, co, ci, c_tile, TailStrategy::ShiftInwards)
-        .reorder(xi, ci, xo, co, y, n)
+        .split(y, yo, yi, y_tile, TailStrategy::ShiftInwards)
+        .reorder(xi, ci, yi, xo, co, yo, n)
         .vectorize(xi, lanes)
         .unroll(xi)
-        .unroll(ci);
+        .unroll(ci)
+        .unroll(yi);
     if (p.get("parallel") == 0) {
-      out.fuse(y, n, task).parallel(task);
+      out.fuse(yo, n, task).parallel(task);
       if (p.get("stage") == 1) {
         stage_padded_input(a, out, co, lanes);
       } else {
@@ -130,18 +149,18 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       }
     } else {
       Var row_block("row_block");
-      out.reorder(xi, ci, xo, y, co, n).fuse(y, co, row_block).fuse(row_block, n, task).parallel(task);
+      out.reorder(xi, ci, yi, xo, yo, co, n).fuse(yo, co, row_block).fuse(row_block, n, task).parallel(task);
       stage_padded_input(a, out, task, lanes, /*even_without_padding=*/p.get("stage") == 2);
     }
 
-    acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(c);
+    acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(c).unroll(y);
     auto update = acc.update();
     if (p.get("reduction") == 1) {
-      update.reorder(x, c, a.r.z, a.r.x, a.r.y, y, n);
+      update.reorder(x, c, y, a.r.z, a.r.x, a.r.y, n);
     } else {
-      update.reorder(x, c, a.r.x, a.r.y, a.r.z, y, n);
+      update.reorder(x, c, y, a.r.x, a.r.y, a.r.z, n);
     }
-    update.vectorize(x, lanes).unroll(x).unroll(c);
+    update.vectorize(x, lanes).unroll(x).unroll(c).unroll(y);
     if (p.get("unroll_kx") == 1) update.unroll(a.r.x);
   }
 

@@ -52,7 +52,8 @@ inline std::vector<LayerCase> layer_cases() {
   }
   {
     // Groups narrower than a machine vector (ResNeXt's 32 groups of 4 or 8 channels):
-    // cpu_channel_blocked vectorizes over a group's channels with a narrower vector.
+    // cpu_direct's default tiles a group's channels by several rows (AVX-512);
+    // cpu_channel_blocked, forced, vectorizes over them with a narrower vector.
     ConvSpec s = square_conv(32, 32, 11, 11, 3, 2, 1);
     s.groups = 4;  // 8 output channels per group
     s.has_bias = true;

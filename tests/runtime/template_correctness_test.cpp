@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "convjit/conv_spec.h"
@@ -507,6 +508,45 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
                               bias = random_values(s.c_out, 9);
     const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
     if (!check_schedule(s, {"cpu_channel_blocked", params}, src, wei, bias, expected, 1e-4)) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+  }
+}
+
+// cpu_direct's register tiles of several rows (y_tile): heights the tile does not
+// divide (the last tile shifts inwards), fewer rows than the tile, both task kinds
+// and reduction orders, every staging, groups of 4 and 8 channels (the small-group
+// default), a stride with padding, two images, and the gather form of a transposed
+// layer (cpu_transposed shares the schedule).
+TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
+  ConvSpec four_per_group = square_conv(32, 32, 10, 19, 3, 1, 1);
+  four_per_group.groups = 8;
+  four_per_group.has_bias = true;
+  ConvSpec eight_per_group = square_conv(64, 64, 13, 28, 3, 2, 1);  // 7 x 14 outputs
+  eight_per_group.groups = 8;
+  eight_per_group.n = 2;
+  ConvSpec low = square_conv(6, 10, 3, 17, 3, 1, 1);  // 3 rows
+  low.has_bias = true;
+  low.padding_mode = PaddingMode::kReplicate;
+  ConvSpec transposed = square_deconv(8, 12, 5, 7, 4, 2, 1);  // 10 x 14 outputs
+  transposed.has_bias = true;
+  const std::vector<std::tuple<ConvSpec, const char*, std::string>> requests = {
+      {four_per_group, "cpu_direct", "c_tile=4,lanes=16,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {four_per_group, "cpu_direct", "c_tile=4,lanes=16,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=1,y_tile=3"},
+      {four_per_group, "cpu_direct", "c_tile=6,lanes=8,parallel=1,reduction=0,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,lanes=8,parallel=0,reduction=1,stage=1,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {eight_per_group, "cpu_direct", "c_tile=3,lanes=4,parallel=1,reduction=0,stage=2,unroll_kx=0,x_vectors=3,y_tile=3"},
+      {low, "cpu_direct", "c_tile=4,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {low, "cpu_direct", "c_tile=8,lanes=8,parallel=1,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {transposed, "cpu_transposed", "c_tile=4,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {transposed, "cpu_transposed", "c_tile=6,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+  };
+  for (const auto& [s, name, params] : requests) {
+    const std::vector<double> src = random_values(input_elements(s), 10), wei = random_values(weight_elements(s), 11),
+                              bias = random_values(s.c_out, 12);
+    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    if (!check_schedule(s, {name, params}, src, wei, bias, expected, 1e-4)) {
       GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
     }
   }
