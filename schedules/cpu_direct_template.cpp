@@ -96,7 +96,23 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     // (3 -> 32, 3x3 stride 2; 6 tiles of 6 compute 36 channels) 1.12x and 1.13x on 1
     // and 2 threads (bench/schedule_ab --warm, 7 rounds, 2-core AVX-512 Xeon,
     // 2026-11-22). ResNet-50 res2 3x3 (64: 66 computed) measured 6 faster above.
-    if (wanted_c_tile == 6 && (cog + 5) / 6 * 6 * 10 > cog * 11 && cog % 8 == 0) wanted_c_tile = 8;
+    if (wanted_c_tile == 6 && (cog + 5) / 6 * 6 * 10 > cog * 11 && cog % 8 == 0) {
+      wanted_c_tile = 8;
+      // Those 16 accumulators as two rows (AVX-512 only: 16 accumulators): with a
+      // vertical stride, 8 channels x 1 vector x 2 rows; else 4 channels x 2 vectors x
+      // 2 rows. 3 -> 32 layers (bench/schedule_ab --warm, 9 rounds, 1 / 2 threads,
+      // 2026-11-22) against 8 x 2 vectors: MobileNetV2 conv1 (stride 2) 1.09x / 1.14x
+      // (4 x 2 x 2 there: 1.03x / 0.99x); stride 1 on 224x224 1.08x / 1.07x (8 x 1 x 2
+      // there: 0.94x / 1.00x). Confirmed over 15 rounds: 1.07x / 1.10x and 1.08x / 1.12x.
+      if (native_lanes(target) >= 16 && x_vectors == 2 && output_h(s) >= 2) {
+        y_tile = 2;
+        if (s.stride_h > 1) {
+          x_vectors = 1;
+        } else {
+          wanted_c_tile = 4;
+        }
+      }
+    }
     // The largest allowed tile not above the wanted one (c_out may be smaller).
     const std::vector<Knob> space = knobs(a, target);
     int c_tile = 1;
