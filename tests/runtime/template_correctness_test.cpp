@@ -552,5 +552,40 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
   }
 }
 
+// cpu_depthwise's register tiles of several rows (row_tile): strips the tile does not
+// divide, rows fewer than the tile, a multiplier of 2, dilation, reflect padding, a
+// stride, and both task kinds.
+TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
+  ConvSpec multiplied = ConvSpec::depthwise(2, 6, 11, 21, 2, 3, 3);
+  multiplied.pad_top = multiplied.pad_bottom = multiplied.pad_left = multiplied.pad_right = 1;
+  multiplied.has_bias = true;
+  ConvSpec dilated = ConvSpec::depthwise(1, 5, 13, 18, 1, 3, 3);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  dilated.pad_top = dilated.pad_bottom = dilated.pad_left = dilated.pad_right = 2;
+  dilated.padding_mode = PaddingMode::kReflect;
+  ConvSpec low = ConvSpec::depthwise(1, 4, 3, 20, 1, 3, 3);  // 1 output row
+  ConvSpec strided = ConvSpec::depthwise(1, 7, 15, 34, 1, 5, 5);
+  strided.stride_h = strided.stride_w = 2;
+  strided.pad_top = strided.pad_bottom = strided.pad_left = strided.pad_right = 2;
+  const std::vector<std::pair<ConvSpec, std::string>> requests = {
+      {multiplied, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {multiplied, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {dilated, "lanes=16,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
+      {dilated, "lanes=4,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
+      {low, "lanes=16,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+  };
+  for (const auto& [s, params] : requests) {
+    ASSERT_TRUE(validate(s).ok()) << validate(s).message();
+    const std::vector<double> src = random_values(input_elements(s), 13), wei = random_values(weight_elements(s), 14),
+                              bias = random_values(s.c_out, 15);
+    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    if (!check_schedule(s, {"cpu_depthwise", params}, src, wei, bias, expected, 1e-4)) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace convjit
