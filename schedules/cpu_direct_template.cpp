@@ -74,8 +74,16 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     int wanted_c_tile = x_vectors == 2 ? 6 : 8;
     int y_tile = 1;
     const int64_t cog = s.c_out / s.groups;
-    const bool small_groups = s.groups > 1 && cog <= 8;
-    if (small_groups) {
+    // Forward only: in the gather form of a transposed layer consecutive rows take
+    // different taps (their phases differ), so rows of a tile share no weight.
+    const bool small_groups = !transposed_ && s.groups > 1 && cog <= 8;
+    if (transposed_ && s.groups > 1 && cog < 6) {
+      // A tile within one group shares its input vectors: ResNeXt's 4 channels a
+      // group (forward, before the row tiles) took 1.04 ms as 4 channels x 4 vectors
+      // against 1.17 as 6 x 2 (bench/schedule_ab, 1.08-1.24x over 5 rounds).
+      wanted_c_tile = static_cast<int>(cog);
+      x_vectors = std::max(1, std::min<int>(4, 16 / wanted_c_tile));
+    } else if (small_groups) {
       // A tile within one group shares its input vectors, and a tile of several rows
       // shares each broadcast weight among them: the group's channels by up to 4 rows
       // (16 accumulators), then vectors along x. ResNeXt-50's 3x3 layers against 4
@@ -98,13 +106,13 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     // 2026-11-22). ResNet-50 res2 3x3 (64: 66 computed) measured 6 faster above.
     if (wanted_c_tile == 6 && (cog + 5) / 6 * 6 * 10 > cog * 11 && cog % 8 == 0) {
       wanted_c_tile = 8;
-      // Those 16 accumulators as two rows (AVX-512 only: 16 accumulators): with a
+      // Those 16 accumulators as two rows (forward, AVX-512 only): with a
       // vertical stride, 8 channels x 1 vector x 2 rows; else 4 channels x 2 vectors x
       // 2 rows. 3 -> 32 layers (bench/schedule_ab --warm, 9 rounds, 1 / 2 threads,
       // 2026-11-22) against 8 x 2 vectors: MobileNetV2 conv1 (stride 2) 1.09x / 1.14x
       // (4 x 2 x 2 there: 1.03x / 0.99x); stride 1 on 224x224 1.08x / 1.07x (8 x 1 x 2
       // there: 0.94x / 1.00x). Confirmed over 15 rounds: 1.07x / 1.10x and 1.08x / 1.12x.
-      if (native_lanes(target) >= 16 && x_vectors == 2 && output_h(s) >= 2) {
+      if (!transposed_ && native_lanes(target) >= 16 && x_vectors == 2 && output_h(s) >= 2) {
         y_tile = 2;
         if (s.stride_h > 1) {
           x_vectors = 1;
