@@ -221,6 +221,15 @@ bool check_schedule(const ConvSpec& s, const ScheduleRequest& request, const std
   return true;
 }
 
+// check_schedule on seeded random input, weights and bias (seeds seed, seed + 1,
+// seed + 2), against the reference computed here.
+bool check_on_random_values(const ConvSpec& s, const ScheduleRequest& request, uint32_t seed, double tolerance) {
+  const std::vector<double> src = random_values(input_elements(s), seed), wei = random_values(weight_elements(s), seed + 1),
+                            bias = random_values(s.c_out, seed + 2);
+  const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+  return check_schedule(s, request, src, wei, bias, expected, tolerance);
+}
+
 // Both ways of storing the register tiles, both tile orders, with and without the
 // input panel, on shapes where nothing divides evenly: 15 x 13 positions (not whole
 // tiles), 23 output channels (not whole channel tiles or blocks), two images, groups.
@@ -504,10 +513,7 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
       {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=1"},
   };
   for (const auto& [s, params] : requests) {
-    const std::vector<double> src = random_values(input_elements(s), 7), wei = random_values(weight_elements(s), 8),
-                              bias = random_values(s.c_out, 9);
-    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
-    if (!check_schedule(s, {"cpu_channel_blocked", params}, src, wei, bias, expected, 1e-4)) {
+    if (!check_on_random_values(s, {"cpu_channel_blocked", params}, 7, 1e-4)) {
       GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
     }
   }
@@ -543,10 +549,7 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
       {transposed, "cpu_transposed", "c_tile=6,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
   };
   for (const auto& [s, name, params] : requests) {
-    const std::vector<double> src = random_values(input_elements(s), 10), wei = random_values(weight_elements(s), 11),
-                              bias = random_values(s.c_out, 12);
-    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
-    if (!check_schedule(s, {name, params}, src, wei, bias, expected, 1e-4)) {
+    if (!check_on_random_values(s, {name, params}, 10, 1e-4)) {
       GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
     }
   }
@@ -578,10 +581,7 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   };
   for (const auto& [s, params] : requests) {
     ASSERT_TRUE(validate(s).ok()) << validate(s).message();
-    const std::vector<double> src = random_values(input_elements(s), 13), wei = random_values(weight_elements(s), 14),
-                              bias = random_values(s.c_out, 15);
-    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
-    if (!check_schedule(s, {"cpu_depthwise", params}, src, wei, bias, expected, 1e-4)) {
+    if (!check_on_random_values(s, {"cpu_depthwise", params}, 13, 1e-4)) {
       GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
     }
   }
