@@ -381,10 +381,12 @@ TEST(ConvSpec, PreferredWeightLayoutIsOihw16oForLargeWeightsWhereTheChannelsAllo
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
   s.c_out = 64;  // 576 KiB: repacked per run instead
   EXPECT_EQ(preferred_weight_layout(s), WeightLayout::kGOIHW);
-  // Transposed IOHW weights stay as they are (DCGAN's 256 -> 128 4x4, 2 MiB, measured
-  // the same either way), and so does any layout it does not convert.
+  // Transposed IOHW weights too (DCGAN's 256 -> 128 4x4, 2 MiB), but not the 512 KiB
+  // of its 128 -> 64 layer; any layout it does not convert stays as it is.
   ConvSpec t = square_deconv(256, 128, 8, 8, 4, 2, 1);
-  EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kIOHW);
+  EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kOIHW16o);
+  ConvSpec u = square_deconv(128, 64, 16, 16, 4, 2, 1);
+  EXPECT_EQ(preferred_weight_layout(u), WeightLayout::kIOHW);
   t.weight_layout = WeightLayout::kMIHW;  // not a layout it converts
   EXPECT_EQ(preferred_weight_layout(t), WeightLayout::kMIHW);
 }

@@ -106,7 +106,7 @@ int64_t weight_offset(const ConvSpec& s, int64_t o, int64_t i_local, int64_t ky,
 // spec with that layout). Fails, naming the rule, where `to` does not fit the spec.
 Status convert_weights(const ConvSpec& spec, const void* src, WeightLayout to, void* dst);
 // The layout to prepare `spec`'s weights in, once, for many runs on a CPU: oihw16o
-// for OIHW or GOIHW weights of 1 MiB or more whose output channels fill blocks of
+// for OIHW, GOIHW or IOHW weights of 1 MiB or more whose output channels fill blocks of
 // 16 (read without repacking), else spec.weight_layout. Smaller weights
 // cost little to repack per run into one stream per channel block, which measured
 // faster than oihw16o's two (ResNet-50 conv1 and res2 3x3: 5-20%).
