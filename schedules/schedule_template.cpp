@@ -111,12 +111,28 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
   if (level.same_as(Halide::Var::outermost())) packed.parallel(storage.back());
 }
 
+// The widest padded row, in vectors, whose staging copy is unrolled.
+constexpr int kMaxUnrolledStagingVectors = 8;
+
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
                         bool even_without_padding) {
   // Boundary-condition Funcs name their own pure vars; the first is x.
   const Halide::Var x = a.input_extended.args()[0];
   if (a.reads_padding) {
     a.input_extended.compute_at(consumer, level).vectorize(x, vector_width, Halide::TailStrategy::RoundUp);
+    // Rows of a few vectors: unrolled, so that each vector's clamp simplifies on its
+    // own into a dense load (shuffled at a border). Halide's loop partitioning found
+    // no steady state in such short loops and left every vector a 16-lane gather.
+    // Against the loop (ratio to oneDNN in the same rounds, bench/schedule_ab --warm,
+    // 3 runs of 3 rounds, 1 thread, 2-core AVX-512 Xeon, 2026-11-22): 27x27 3x3
+    // depthwise 2.7x faster, 15x15 5x5 depthwise 1.35x, MobileNetV2 conv3_2/dw 1.16x,
+    // ResNet-50 3x3 res2a/res3a 1.04x, other layers within the noise. Wide rows keep
+    // the loop: ResNet-50 conv1 (29 vectors) measured about 20% slower unrolled.
+    const ConvSpec& s = a.spec;
+    const int64_t padded_width = s.w_in + s.pad_left + s.pad_right;
+    if (padded_width <= int64_t{kMaxUnrolledStagingVectors} * vector_width) {
+      a.input_extended.unroll(x);
+    }
   } else if (even_without_padding) {
     // A plain copy of the rows: RoundUp would read past the input's last column.
     const int lanes = std::min<int>(vector_width, floor_pow2(a.spec.w_in));

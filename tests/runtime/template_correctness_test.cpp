@@ -567,6 +567,10 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   dilated.pad_top = dilated.pad_bottom = dilated.pad_left = dilated.pad_right = 2;
   dilated.padding_mode = PaddingMode::kReflect;
   ConvSpec low = ConvSpec::depthwise(1, 4, 3, 20, 1, 3, 3);  // 1 output row
+  // Padded rows wider than 8 vectors: their staging copy stays a loop (narrower ones
+  // are unrolled, every other case here).
+  ConvSpec wide = ConvSpec::depthwise(1, 3, 5, 150, 1, 3, 3);
+  wide.pad_top = wide.pad_bottom = wide.pad_left = wide.pad_right = 1;
   ConvSpec strided = ConvSpec::depthwise(1, 7, 15, 34, 1, 5, 5);
   strided.stride_h = strided.stride_w = 2;
   strided.pad_top = strided.pad_bottom = strided.pad_left = strided.pad_right = 2;
@@ -575,7 +579,10 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
       {multiplied, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
       {dilated, "lanes=16,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
       {dilated, "lanes=4,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
+      {dilated, "lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=32"},  // one strip
       {low, "lanes=16,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {wide, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      {wide, "lanes=4,parallel=1,row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=8"},
       {strided, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
       {strided, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
   };
