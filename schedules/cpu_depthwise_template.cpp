@@ -30,7 +30,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     return {
         {"lanes", vector_widths_up_to(max_lanes), "vector width along x"},
         {"x_vectors", {1, 2, 3, 4}, "vectors per tile along x (clamped to the width)"},
-        {"y_tile", {1, 2, 4, 8, 16}, "output rows per staged input strip (clamped to the height)"},
+        {"y_tile", {1, 2, 4, 8, 16, 32, 64, 128}, "output rows per staged input strip (clamped to the height)"},
         {"unroll_kernel", {0, 1}, "unroll the ky and kx loops"},
         {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
         {"row_tile", {1, 2, 4}, "output rows per register tile (clamped to y_tile): an input row "
@@ -46,9 +46,20 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     // most 10% of the rows: MobileNetV2 conv3_2/dw (28 rows) took 0.106 ms in strips
     // of 4 against 0.203 in strips of 8, conv2_2/dw (56 rows) 0.211 in strips of 8
     // against 0.239 in strips of 4 (bench/schedule_ab, 2026-11-21).
+    //
+    // Without a vertical stride, images of up to 32 rows take one strip: a strip of
+    // y rows stages y + kh - 1, and the whole plane fits in L1. Against the rule
+    // below, with the unrolled staging (bench/schedule_ab --warm, 7 rounds, 1
+    // thread, 2-core AVX-512 Xeon, 2026-11-22): 14x14x384 3x3 1.96x (strips of 2),
+    // 27x27x96 3x3 1.11x (4), 15x15x240 5x5 1.20x (8); 7x7x960 the same. With stride 2
+    // (28 rows) strips of 4 stay: one strip measured 0.80x. 56x56 and 112x112 keep
+    // strips of 8 (whole planes 1.00x and 0.90x).
     const int64_t h_out = output_h(s);
     int y_tile = 8;
-    if (h_out > 8) {
+    if (s.stride_h == 1 && h_out <= 32) {
+      y_tile = floor_pow2(h_out);  // the knob's choices are powers of two; apply() clamps
+      if (y_tile < h_out) y_tile *= 2;
+    } else if (h_out > 8) {
       for (int t : {8, 4, 2, 1}) {
         if ((h_out + t - 1) / t * t * 10 <= h_out * 11) {
           y_tile = t;
