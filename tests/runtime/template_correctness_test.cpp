@@ -594,5 +594,64 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   }
 }
 
+// Default kernels of seeded random specs (dense, grouped, depthwise with a
+// multiplier, transposed; strides, dilations, uneven padding, every padding mode,
+// weight layouts, bias, two images) against the reference: the heuristic defaults
+// and the shared staging must be right for shapes no other case names.
+TEST(ScheduleTemplates, DefaultKernelsMatchTheReferenceOnRandomSpecs) {
+  std::mt19937 random(20261122);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
+  int checked = 0;
+  for (int attempt = 0; checked < 24 && attempt < 2000; ++attempt) {
+    ConvSpec s;
+    s.n = pick(1, 2);
+    const int family = pick(0, 3);  // dense, grouped, depthwise, transposed
+    s.groups = family == 1 ? std::vector<int>{2, 3, 4, 8}[pick(0, 3)] : 1;
+    s.c_in = s.groups * pick(1, family == 0 ? 24 : 6);
+    s.c_out = s.groups * pick(1, family == 0 ? 40 : 8);
+    if (family == 2) {
+      s = ConvSpec::depthwise(pick(1, 2), pick(1, 24), 1, 1, pick(1, 2), 1, 1);
+    }
+    s.transposed = family == 3;
+    s.kh = std::vector<int>{1, 2, 3, 3, 5, 7}[pick(0, 5)];
+    s.kw = pick(0, 3) == 0 ? std::vector<int>{1, 3, 5}[pick(0, 2)] : s.kh;
+    s.stride_h = pick(1, 3);
+    s.stride_w = pick(0, 2) == 0 ? pick(1, 3) : s.stride_h;
+    s.dilation_h = pick(0, 3) == 0 ? 2 : 1;
+    s.dilation_w = pick(0, 3) == 0 ? 2 : 1;
+    s.h_in = pick(1, 40);
+    s.w_in = pick(1, 40);
+    s.pad_top = pick(0, s.kh - 1);
+    s.pad_bottom = pick(0, s.kh - 1);
+    s.pad_left = pick(0, s.kw - 1);
+    s.pad_right = pick(0, s.kw - 1);
+    if (s.transposed) {
+      s.output_padding_h = pick(0, static_cast<int>(s.stride_h) - 1);
+      s.output_padding_w = pick(0, static_cast<int>(s.stride_w) - 1);
+      s.weight_layout = WeightLayout::kIOHW;
+    } else if (s.groups > 1 && pick(0, 1) == 1) {
+      s.weight_layout = WeightLayout::kGOIHW;
+    } else if (family == 2 && pick(0, 1) == 1) {
+      s.weight_layout = WeightLayout::kMIHW;
+    }
+    if (s.c_out % 16 == 0 && s.groups == 1 && pick(0, 2) == 0) s.weight_layout = WeightLayout::kOIHW16o;
+    s.padding_mode = std::vector<PaddingMode>{PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kReflect,
+                                              PaddingMode::kReplicate, PaddingMode::kCircular}[pick(0, 4)];
+    s.has_bias = pick(0, 1) == 1;
+    if (!validate(s).ok() || output_w(s) < 1 || output_h(s) < 1) continue;
+    ++checked;
+    const std::vector<double> src = random_values(input_elements(s), attempt),
+                              wei = random_values(weight_elements(s), attempt + 1), bias = random_values(s.c_out, attempt + 2);
+    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    auto kernel = Runtime::global().get_kernel(s, "host");
+    ASSERT_TRUE(kernel.ok()) << describe_spec(s) << ": " << kernel.status().message();
+    Status status;
+    const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+    ASSERT_TRUE(status.ok()) << kernel->schedule() << " on " << describe_spec(s) << ": " << status.message();
+    EXPECT_LE(relative_error(actual, expected), 1e-4) << kernel->schedule() << " on " << describe_spec(s);
+  }
+  EXPECT_EQ(checked, 24);
+}
+
 }  // namespace
 }  // namespace convjit
