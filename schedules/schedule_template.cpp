@@ -123,11 +123,12 @@ void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Ha
     // Rows of a few vectors: unrolled, so that each vector's clamp simplifies on its
     // own into a dense load (shuffled at a border). Halide's loop partitioning found
     // no steady state in such short loops and left every vector a 16-lane gather.
-    // Against the loop (ratio to oneDNN in the same rounds, bench/schedule_ab --warm,
-    // 3 runs of 3 rounds, 1 thread, 2-core AVX-512 Xeon, 2026-11-22): 27x27 3x3
-    // depthwise 2.7x faster, 15x15 5x5 depthwise 1.35x, MobileNetV2 conv3_2/dw 1.16x,
-    // ResNet-50 3x3 res2a/res3a 1.04x, other layers within the noise. Wide rows keep
-    // the loop: ResNet-50 conv1 (29 vectors) measured about 20% slower unrolled.
+    // Against the loop (medians of the ratio to oneDNN in the same rounds, 3 processes
+    // of bench/schedule_ab --warm --rounds 3, 1 thread, 2-core AVX-512 Xeon,
+    // 2026-11-22): 27x27 3x3 depthwise 2.9x faster, 15x15 5x5 depthwise 1.31x,
+    // MobileNetV2 conv3_2/dw 1.23x, ResNet-50 3x3 res2a 1.05x, other layers within the
+    // noise. Wide rows keep the loop: ResNet-50 conv1 (29 vectors) measured about 20%
+    // slower unrolled.
     const ConvSpec& s = a.spec;
     const int64_t padded_width = s.w_in + s.pad_left + s.pad_right;
     if (padded_width <= int64_t{kMaxUnrolledStagingVectors} * vector_width) {
