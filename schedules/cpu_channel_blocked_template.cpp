@@ -264,13 +264,20 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     // (--warm, 5 rounds): res4a (16 a group) 2.17x, res5a (32) 1.95x.
     const bool grouped = a.spec.groups > 1;
     if (grouped) parallel = blocks >= kMinParallelTasks ? 0 : 1;
+    const bool forward_pointwise = !a.spec.transposed && a.spec.kh == 1 && a.spec.kw == 1;
     const int chunk = default_c_in_chunk(a.spec, lanes * c_vectors, target.natural_vector_size<float>());
     return {{"lanes", lanes},
             {"x_tile", x_tile},
             // Two rows of 7 (14 accumulators instead of 7) measured slower on ResNet-50
             // res5 3x3: 2.08 ms against 1.71 (the 7 rows split 2+2+2+1, the last one
-            // overlapping). The tuner tries it.
-            {"y_tile", 1},
+            // overlapping); again on res4a/res5a 3x3 with oihw16o weights, 0.76x and
+            // 0.89x. Forward 1x1 layers take two rows: each tap is one input value, so
+            // twice the accumulators halve the weight loads per multiply-add.
+            // Against one row (bench/schedule_ab --warm, 7 rounds, 1 thread, oihw16o,
+            // 2-core AVX-512 Xeon, 2026-11-22): 7x7 512 -> 2048 1.14x, 960 -> 320
+            // 1.10x, 160 -> 960 1.06x; 14x14 96 -> 576 1.06x; 28x28 512 -> 1024 stride
+            // 2 1.11x (2 threads, 9 rounds: 512 -> 2048 1.18x, 960 -> 320 1.02x).
+            {"y_tile", forward_pointwise && output_h(a.spec) >= 2 ? 2 : 1},
             {"c_vectors", c_vectors},
             {"pack_weights", a.spec.weight_layout == WeightLayout::kOIHW16o ? 0 : 1},
             {"parallel", parallel},
