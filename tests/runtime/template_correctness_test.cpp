@@ -27,6 +27,18 @@ std::string describe_spec(const ConvSpec& s) {
   return d.str();
 }
 
+// Seeded random input, weights and bias (seeds seed, seed + 1, seed + 2) and the
+// reference output they give.
+struct SeededValues {
+  std::vector<double> src, wei, bias, expected;
+};
+SeededValues seeded_values(const ConvSpec& s, uint32_t seed) {
+  SeededValues v{random_values(input_elements(s), seed), random_values(weight_elements(s), seed + 1),
+                 random_values(s.c_out, seed + 2), {}};
+  v.expected = reference_conv(s, v.src, v.wei, s.has_bias ? &v.bias : nullptr);
+  return v;
+}
+
 std::vector<double> run(const Kernel& kernel, const ConvSpec& s, const std::vector<double>& src,
                         const std::vector<double>& wei, const std::vector<double>& bias, Status* status) {
   const auto in = input_shape(s), out = output_shape(s);
@@ -141,9 +153,8 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsAndOutputsWithStride
   s.n = 2;
   s.has_bias = true;
   const int64_t row_stride = 27;  // 7 unused columns after each row
-  const std::vector<double> src = random_values(input_elements(s), 1), wei = random_values(weight_elements(s), 2),
-                            bias = random_values(s.c_out, 3);
-  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  const SeededValues values = seeded_values(s, 1);  // s.has_bias: the reference adds the bias
+  const auto& [src, wei, bias, expected] = values;
   std::vector<float> strided(s.n * s.c_in * s.h_in * row_stride, 1e30f);
   for (int64_t plane = 0; plane < s.n * s.c_in; ++plane)
     for (int64_t y = 0; y < s.h_in; ++y)
@@ -221,13 +232,10 @@ bool check_schedule(const ConvSpec& s, const ScheduleRequest& request, const std
   return true;
 }
 
-// check_schedule on seeded random input, weights and bias (seeds seed, seed + 1,
-// seed + 2), against the reference computed here.
+// check_schedule on seeded_values(s, seed).
 bool check_on_random_values(const ConvSpec& s, const ScheduleRequest& request, uint32_t seed, double tolerance) {
-  const std::vector<double> src = random_values(input_elements(s), seed), wei = random_values(weight_elements(s), seed + 1),
-                            bias = random_values(s.c_out, seed + 2);
-  const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
-  return check_schedule(s, request, src, wei, bias, expected, tolerance);
+  const SeededValues v = seeded_values(s, seed);
+  return check_schedule(s, request, v.src, v.wei, v.bias, v.expected, tolerance);
 }
 
 // Both ways of storing the register tiles, both tile orders, with and without the
@@ -238,9 +246,8 @@ TEST(ScheduleTemplates, PointwiseTileOrdersAndStoresMatchTheReference) {
   s.groups = 3;
   s.n = 2;
   s.has_bias = true;
-  const std::vector<double> src = random_values(input_elements(s), 4), wei = random_values(weight_elements(s), 5),
-                            bias = random_values(s.c_out, 6);
-  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  const SeededValues values = seeded_values(s, 4);  // s.has_bias: the reference adds the bias
+  const auto& [src, wei, bias, expected] = values;
   for (const char* direct : {"0", "1"})
     for (const char* order : {"0", "1"})
       for (const char* pack : {"0", "1"})
@@ -263,9 +270,8 @@ TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEvery
   s.n = 2;
   s.has_bias = true;
   s.padding_mode = PaddingMode::kReflect;
-  const std::vector<double> src = random_values(input_elements(s), 7), wei = random_values(weight_elements(s), 8),
-                            bias = random_values(s.c_out, 9);
-  const std::vector<double> expected = reference_conv(s, src, wei, &bias);
+  const SeededValues values = seeded_values(s, 7);  // s.has_bias: the reference adds the bias
+  const auto& [src, wei, bias, expected] = values;
   for (const char* rows : {"1", "3", "5", "15", "16"}) {
     for (const char* vectors : {"1", "4"}) {
       const std::string direct = rows[0] == '1' ? "1" : "0";  // both ways of storing, on some row counts
@@ -638,17 +644,15 @@ TEST(ScheduleTemplates, DefaultKernelsMatchTheReferenceOnRandomSpecs) {
     s.padding_mode = std::vector<PaddingMode>{PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kReflect,
                                               PaddingMode::kReplicate, PaddingMode::kCircular}[pick(0, 4)];
     s.has_bias = pick(0, 1) == 1;
-    if (!validate(s).ok() || output_w(s) < 1 || output_h(s) < 1) continue;
+    if (!validate(s).ok()) continue;  // validate also refuses empty outputs
     ++checked;
-    const std::vector<double> src = random_values(input_elements(s), attempt),
-                              wei = random_values(weight_elements(s), attempt + 1), bias = random_values(s.c_out, attempt + 2);
-    const std::vector<double> expected = reference_conv(s, src, wei, s.has_bias ? &bias : nullptr);
+    const SeededValues v = seeded_values(s, static_cast<uint32_t>(attempt));
     auto kernel = Runtime::global().get_kernel(s, "host");
     ASSERT_TRUE(kernel.ok()) << describe_spec(s) << ": " << kernel.status().message();
     Status status;
-    const std::vector<double> actual = run(*kernel, s, src, wei, bias, &status);
+    const std::vector<double> actual = run(*kernel, s, v.src, v.wei, v.bias, &status);
     ASSERT_TRUE(status.ok()) << kernel->schedule() << " on " << describe_spec(s) << ": " << status.message();
-    EXPECT_LE(relative_error(actual, expected), 1e-4) << kernel->schedule() << " on " << describe_spec(s);
+    EXPECT_LE(relative_error(actual, v.expected), 1e-4) << kernel->schedule() << " on " << describe_spec(s);
   }
   EXPECT_EQ(checked, 24);
 }
