@@ -32,8 +32,7 @@ ConvAlgorithm lower_as_flat(const ConvSpec& spec, bool zero_beyond_image) {
   const int positions = static_cast<int>(output_h(s)) * w;
   const int cig = static_cast<int>(s.c_in / s.groups);
   const int cog = static_cast<int>(s.c_out / s.groups);
-  Expr q = zero_beyond_image ? Halide::clamp(p, 0, positions - 1) : Expr(p);
-  Expr value;
+  a.flat_input = Func("flat_input");
   if (flat_input_is_input_plane(s)) {
     // Rows of the caller's input are usually contiguous (stride w): then position p
     // of channel i is element p of the channel's plane, and a vector of positions is
@@ -42,18 +41,27 @@ ConvAlgorithm lower_as_flat(const ConvSpec& spec, bool zero_beyond_image) {
     // itself runs past it into the next rows. Strided rows are read element by
     // element; a template specializes on input_rows_contiguous, and in each branch
     // the simplifier keeps only the matching side of the select.
+    Expr q = zero_beyond_image ? Halide::clamp(p, 0, positions - 1) : Expr(p);
     a.input_rows_contiguous = a.input.dim(1).stride() == w;
-    value = Halide::select(a.input_rows_contiguous, a.input(Halide::unsafe_promise_clamped(q, 0, w - 1), 0, c, n),
-                           a.input(q % w, q / w, c, n));
+    Expr value = Halide::select(a.input_rows_contiguous,
+                                a.input(Halide::unsafe_promise_clamped(q, 0, w - 1), 0, c, n),
+                                a.input(q % w, q / w, c, n));
+    a.flat_input(p, c, n) =
+        zero_beyond_image ? Halide::select(p < positions, value, Halide::cast(value.type(), 0)) : value;
   } else {
     // Strided or padded: the window of output (x, y) starts at (stride * x - pad_left,
-    // stride * y - pad_top), through the padding mode's boundary condition.
-    Expr ix = (q % w) * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left);
-    Expr iy = (q / w) * static_cast<int>(s.stride_h) - static_cast<int>(s.pad_top);
-    value = a.input_extended(ix, iy, c, n);
+    // stride * y - pad_top), through the padding mode's boundary condition. Written
+    // as an update over (x, y) stored at x + w * y, so that a vector along x stores
+    // densely and loads a strided run (deinterleaved by Halide); read as a pure
+    // function of p, each vector of positions would be a gather (q % w, q / w).
+    // Zero everywhere else, so every p is defined.
+    a.flat_window = Halide::RDom(0, w, 0, static_cast<int>(output_h(s)), "window");
+    const Halide::RVar &wx = a.flat_window.x, &wy = a.flat_window.y;
+    a.flat_input(p, c, n) = Halide::cast(a.input.type(), 0);
+    a.flat_input(wx + w * wy, c, n) = a.input_extended(wx * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left),
+                                                        wy * static_cast<int>(s.stride_h) - static_cast<int>(s.pad_top),
+                                                        c, n);
   }
-  a.flat_input = Func("flat_input");
-  a.flat_input(p, c, n) = zero_beyond_image ? Halide::select(p < positions, value, Halide::cast(value.type(), 0)) : value;
 
   a.r = Halide::RDom(0, cig, "r");
   a.flat_accumulator = Func("flat_accumulator");

@@ -175,9 +175,15 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
     Expr iy = y * static_cast<int>(s.stride_h) + a.r.y * static_cast<int>(s.dilation_h) - static_cast<int>(s.pad_top);
     Expr kx = flip ? kw - 1 - a.r.x : Expr(a.r.x);
     Expr ky = flip ? kh - 1 - a.r.y : Expr(a.r.y);
+    Expr value = a.input_extended(ix, iy, group_first_input + a.r.z, n);
+    if (kw == 1 && kh == 1) {
+      a.window_input = Func("window_input");
+      a.window_input(x, y, c, n) = a.input_extended(x * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left),
+                                                    y * static_cast<int>(s.stride_h) - static_cast<int>(s.pad_top), c, n);
+      value = a.window_input(x, y, group_first_input + a.r.z, n);
+    }
     a.accumulator(x, y, c, n) +=
-        Halide::cast<float>(a.input_extended(ix, iy, group_first_input + a.r.z, n)) *
-        Halide::cast<float>(weight_at(a.weights, s, c, a.r.z, ky, kx));
+        Halide::cast<float>(value) * Halide::cast<float>(weight_at(a.weights, s, c, a.r.z, ky, kx));
   } else {
     a.reads_padding = true;
     a.input_extended = extend_input(a.input, s);

@@ -36,6 +36,11 @@ struct ConvAlgorithm {
   // input (no boundary condition) when no padded position is ever read.
   Halide::Func input_extended;
   bool reads_padding = false;
+  // Forward 1x1 kernels only (else undefined): the value output position (x, y)
+  // reads, input_extended(stride_w * x - pad_left, stride_h * y - pad_top, c, n). The
+  // accumulator reads it, so that a template can stage a dense copy of only the
+  // positions read (a quarter of the input at stride 2); inlined it changes nothing.
+  Halide::Func window_input;
   // Float32 accumulation: pure definition (bias or 0) and one update over `r`.
   Halide::Func accumulator;
   Halide::RDom r;  // forward: (kx, ky, i); transposed: (tap_x, tap_y, i)
@@ -72,6 +77,10 @@ struct ConvAlgorithm {
   Halide::Func flat_accumulator, flat_input;
   Halide::Expr input_rows_contiguous;
   Halide::Var p{"p"};
+  // With a stride or padding, flat_input is a copy instead: zero, then an update over
+  // flat_window (output x, output y) that stores the input value each position reads.
+  // It has to be computed somewhere (a Func with an update is never inlined).
+  Halide::RDom flat_window;
 
   // The pipeline's arguments in call order: input, weights, [bias].
   std::vector<Halide::Argument> arguments() const;

@@ -25,6 +25,12 @@ using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
 
+// A 1x1 kernel with a stride: its window_input skips input positions, so a staged
+// copy of it is smaller than the input.
+bool reads_strided_window(const ConvAlgorithm& a) {
+  return a.window_input.defined() && (a.spec.stride_w > 1 || a.spec.stride_h > 1);
+}
+
 // Output rows per strip for parallel=2: input rows of about 128 KiB (half a 2-core
 // machine's share of L2), and at least kMinParallelTasks strips when the height allows.
 int strip_rows(const ConvSpec& s) {
@@ -208,8 +214,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"parallel", {0, 1, 2},
          "tasks: 0 = channel blocks, 1 = channel blocks x row strips, 2 = row strips, each "
          "running every channel block over its input rows while they are in cache"},
-        {"stage", a.reads_padding ? std::vector<int>{0, 1} : std::vector<int>{0},
-         "padded input staged 0 = per task, 1 = once, before the tasks"},
+        {"stage", a.reads_padding || reads_strided_window(a) ? std::vector<int>{0, 1} : std::vector<int>{0},
+         "input staged 0 = per task (padded input) or read in place, 1 = once, before the tasks: the "
+         "padded input, or for a strided 1x1 kernel a dense copy of the positions read"},
         {"c_in_chunk", c_in_chunk_choices(a.spec),
          "input channels (of a group) a register tile sums before the next tile runs: 0 = all, the "
          "sums stored from registers; else the task's sums are kept in memory and each chunk runs "
@@ -284,7 +291,12 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // Tasks over channel blocks each read the whole image: staged per task,
             // the padded copy is made once per block. Once for all: ResNet-50 res4
             // 3x3 1.12x (1.09-1.28), res5 3x3 1.04x (bench/schedule_ab, 2026-11-21).
-            {"stage", a.reads_padding && blocks >= kMinParallelTasks && !grouped ? 1 : 0},
+            // Strided 1x1 kernels stage the positions they read: read in place, every
+            // input channel's broadcasts start a new line in a far plane. Against in
+            // place (bench/schedule_ab --warm, 1 thread, 2-core AVX-512 Xeon,
+            // 2026-11-22): ResNet-50 res4a_branch1 (28x28 512 -> 1024, oihw16o) 1.19x
+            // (15 rounds), res5a_branch1 0.97x and res3a_branch1 1.02x (11 rounds).
+            {"stage", (a.reads_padding && blocks >= kMinParallelTasks && !grouped) || reads_strided_window(a) ? 1 : 0},
             {"c_in_chunk", chunk},
             // Rows over channel vectors, chunked (same method, 2 threads): DeepLab
             // 1.02x, ResNet-50 3x3 res2a-res5a 1.05x, 1.02x, 1.01x, 1.03x; 7x7 1x1
@@ -353,7 +365,14 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
           .fuse(strip, n, task)
           .parallel(task);
     }
-    if (p.get("stage") == 1) {
+    if (p.get("stage") == 1 && reads_strided_window(a)) {
+      // One dense copy of the positions read, its channels in parallel: every channel
+      // block then reads it from L2 in planes of h_out x w_out, where in place its
+      // broadcasts touched a new line of a far plane for each input channel.
+      const int copy_lanes = std::min<int>(target.natural_vector_size<float>(), floor_pow2(w_out));
+      a.window_input.compute_root().reorder(x, y, c, n).parallel(c);
+      if (copy_lanes >= 4) a.window_input.vectorize(x, copy_lanes, TailStrategy::ShiftInwards);
+    } else if (p.get("stage") == 1) {
       // One padded copy, its channels in parallel.
       const std::vector<Var> in = a.input_extended.args();
       a.input_extended.compute_root()

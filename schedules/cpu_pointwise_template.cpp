@@ -79,10 +79,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // cpu_channel_blocked streams packed weights. With more input channels than fit a
   // tile's input in L1 the reduction is not split (no K blocking; see the issue 4 note).
   //
-  // Always the default with a stride or padding: the staged copy holds only the
-  // positions read. On the ResNet-50 stride-2 projections against cpu_channel_blocked
-  // (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21): 56x56 256 -> 512 1.55x,
-  // 28x28 512 -> 1024 1.84x.
+  // The default with a stride or padding (but for the small images below): the
+  // staged copy holds only the positions read. On the ResNet-50 stride-2 projections
+  // against cpu_channel_blocked (bench/schedule_ab, 3 rounds, 2 threads, 2026-11-21):
+  // 56x56 256 -> 512 1.55x, 28x28 512 -> 1024 1.84x.
   //
   // cpu_channel_blocked's tiles of two channel vectors by 7 columns beat these
   // defaults on 7x7 images with cold caches (bench/schedule_ab, rotating buffers, 2
@@ -94,14 +94,20 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // tiles take the small images (bench/schedule_ab --warm, 5 rounds, 2 threads,
   // 2026-11-22): 7x7 512 -> 2048 1.59x, 160 -> 960 1.18x, 64 -> 256 2.20x; 14x14
   // 96 -> 576 1.36x. On 56x56 and 28x28 the two were within 10% (64 -> 256 1.04x,
-  // 128 -> 512 1.07x, 64 -> 64 0.74x), so those stay here.
+  // 128 -> 512 1.07x, 64 -> 64 0.74x), so those stay here. The same holds with a
+  // stride, cpu_channel_blocked staging the positions read (bench/schedule_ab --warm,
+  // 7 rounds, 2026-11-22, against this template's defaults): ResNet-50 res4a_branch1
+  // (28x28 512 -> 1024, stride 2) 1.08x on 1 thread, 1.20x on 2 (before that staging);
+  // res5a_branch1 (14x14 1024 -> 2048) 1.31x and 1.37x. With that staging, res4a_branch1
+  // took 1.39x and 1.47x (9 rounds).
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
-    if (!pads_by_default(s, target) || !flat_input_is_input_plane(s)) return true;
+    if (!pads_by_default(s, target)) return true;
     if (s.weight_layout == WeightLayout::kOIHW16o &&
         channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>())) {
       return false;
     }
+    if (!flat_input_is_input_plane(s)) return true;
     const int64_t tile = default_tile(target);
     const int64_t padded_bytes = (output_w(s) * output_h(s) + tile - 1) / tile * tile * (s.c_in / s.groups) * 4;
     return padded_bytes <= (int64_t{128} << 10);
@@ -207,6 +213,15 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       // The copy of the positions read (zero-padded to whole tiles), once for all tasks;
       // with a stride or padding it gathers them.
       a.flat_input.compute_root().reorder(a.p, a.c, a.n).vectorize(a.p, lanes).parallel(a.c);
+      if (a.flat_window.defined()) {
+        // The copy proper: rows of the window along x, in vectors where rows are wide
+        // enough. Each position is stored once (x + w * y is one-to-one on the window),
+        // which Halide cannot prove.
+        const Halide::RVar &wx = a.flat_window.x, &wy = a.flat_window.y;
+        Halide::Stage copy = a.flat_input.update();
+        copy.allow_race_conditions().reorder(wx, wy, a.c, a.n).parallel(a.c);
+        if (w >= 4) copy.vectorize(wx, w >= lanes ? lanes : floor_pow2(w));
+      }
     }
     if (direct) {
       schedule_direct_output(a, tile, c_tile, c_block, (rows * w + tile - 1) / tile, position_tiles_outer,

@@ -131,8 +131,9 @@ class GpuStagedTemplate final : public ScheduleTemplate {
     if (p.get("unroll_taps") == 1) update.unroll(a.r.x).unroll(a.r.y);
 
     // Per chunk: the padded input tile and the weights, copied by the warp's lanes
-    // into shared memory (Halide places the barriers around the copy).
-    Func input_tile = a.input_extended.in(acc);
+    // into shared memory (Halide places the barriers around the copy). A 1x1 kernel
+    // reads its input through window_input: the tile then holds only the positions read.
+    Func input_tile = (a.window_input.defined() ? a.window_input : a.input_extended).in(acc);
     Func weight_tile = a.weights.in(acc);
     for (Func* staged : {&input_tile, &weight_tile}) {
       staged->compute_at(acc, chunk_outer).store_in(MemoryType::GPUShared);

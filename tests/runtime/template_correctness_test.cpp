@@ -525,6 +525,47 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
   }
 }
 
+// Strided 1x1 kernels: cpu_channel_blocked's staged copy of the positions read
+// (window_input, stage=1) against reading in place, on every parallel mode, with a
+// padded window (reflect), unequal strides, two images, odd widths (a copy in
+// vectors of 8 that shift inwards, and one too narrow for a vector), oihw16o
+// weights and overlapping channel blocks (40 channels). cpu_pointwise's staged copy
+// (flat_window) runs on the same specs.
+TEST(ScheduleTemplates, StridedPointwiseStagingMatchesTheReference) {
+  ConvSpec projection = square_conv(24, 32, 29, 29, 1, 2, 0);  // 15 x 15 outputs
+  projection.n = 2;
+  projection.has_bias = true;
+  ConvSpec padded = square_conv(16, 40, 9, 13, 1, 2, 1);  // 6 x 8 outputs, reads the padding
+  padded.padding_mode = PaddingMode::kReflect;
+  ConvSpec unequal = square_conv(32, 32, 12, 20, 1, 1, 0);
+  unequal.stride_h = 3;
+  unequal.stride_w = 2;  // 4 x 10 outputs
+  unequal.weight_layout = WeightLayout::kOIHW16o;
+  ConvSpec narrow = square_conv(16, 32, 7, 6, 1, 2, 0);  // 4 x 3 outputs
+  const std::vector<std::pair<ConvSpec, std::string>> requests = {
+      {projection, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=5,y_tile=2"},
+      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=7,y_tile=1"},
+      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=0,x_tile=5,y_tile=2"},
+      {padded, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=1,store_rows=1,x_tile=4,y_tile=2"},
+      {padded, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=8,y_tile=1"},
+      {unequal, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=1,x_tile=10,y_tile=2"},
+      {unequal, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=0,x_tile=5,y_tile=1"},
+      {narrow, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=3,y_tile=2"},
+  };
+  for (const auto& [s, params] : requests) {
+    if (!check_on_random_values(s, {"cpu_channel_blocked", params}, 11, 1e-4)) {
+      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+    }
+  }
+  for (const ConvSpec& s : {projection, padded, unequal, narrow}) {
+    for (const char* tiles : {"c_tile=8,direct_output=1,lanes=16,pack_input=1,rows=2,stage=1,tile_order=1,x_vectors=1",
+                              "c_tile=4,direct_output=0,lanes=16,pack_input=0,rows=3,stage=1,tile_order=0,x_vectors=2"}) {
+      const std::string params = "c_block=" + std::to_string(s.c_out) + "," + tiles;
+      EXPECT_TRUE(check_on_random_values(s, {"cpu_pointwise", params}, 13, 1e-4));
+    }
+  }
+}
+
 // cpu_direct's register tiles of several rows (y_tile): heights the tile does not
 // divide (the last tile shifts inwards), fewer rows than the tile, both task kinds
 // and reduction orders, every staging, groups of 4 and 8 channels (the small-group
