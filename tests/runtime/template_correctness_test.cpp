@@ -340,8 +340,9 @@ TEST(ScheduleTemplates, TransposedDefaultsFollowTheMeasuredRules) {
   EXPECT_EQ(default_template(stride1, avx2), "cpu_transposed");
 }
 
-// On a small image a 1x1 layer goes to cpu_pointwise with OIHW weights (which
-// cpu_channel_blocked would repack every run), to cpu_channel_blocked with oihw16o.
+// On a small output image a 1x1 layer goes to cpu_pointwise with OIHW weights (which
+// cpu_channel_blocked would repack every run), to cpu_channel_blocked with oihw16o,
+// with or without a stride.
 TEST(ScheduleTemplates, SmallImagePointwiseDefaultFollowsTheWeightLayout) {
   const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
   ConvSpec s = square_conv(512, 2048, 7, 7, 1, 1, 0);
@@ -352,6 +353,14 @@ TEST(ScheduleTemplates, SmallImagePointwiseDefaultFollowsTheWeightLayout) {
   ConvSpec large = square_conv(64, 256, 56, 56, 1, 1, 0);
   large.weight_layout = WeightLayout::kOIHW16o;
   EXPECT_EQ(default_template(large, avx512), "cpu_pointwise");
+  // With a stride the output image decides: ResNet-50 res4a_branch1 (14x14 out).
+  ConvSpec strided = square_conv(512, 1024, 28, 28, 1, 2, 0);
+  EXPECT_EQ(default_template(strided, avx512), "cpu_pointwise");
+  strided.weight_layout = WeightLayout::kOIHW16o;
+  EXPECT_EQ(default_template(strided, avx512), "cpu_channel_blocked");
+  ConvSpec strided_large = square_conv(256, 512, 56, 56, 1, 2, 0);
+  strided_large.weight_layout = WeightLayout::kOIHW16o;
+  EXPECT_EQ(default_template(strided_large, avx512), "cpu_pointwise");
 }
 
 TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
