@@ -131,7 +131,7 @@ Expr weight_at(const ImageParam& w, const ConvSpec& s, Expr o, Expr i_local, Exp
   return Expr();
 }
 
-ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
+ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forward_column_phases) {
   ConvAlgorithm a;
   a.spec = canonicalize(requested);
   const ConvSpec& s = a.spec;
@@ -176,6 +176,22 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases) {
     Expr kx = flip ? kw - 1 - a.r.x : Expr(a.r.x);
     Expr ky = flip ? kh - 1 - a.r.y : Expr(a.r.y);
     Expr value = a.input_extended(ix, iy, group_first_input + a.r.z, n);
+    if (forward_column_phases && s.stride_w > 1 && kw > 1) {
+      // Halide's integer division and modulo round towards negative infinity, so a
+      // negative tap offset (left padding) lands in the right phase and column.
+      a.column_phase_form = true;
+      const int sw = static_cast<int>(s.stride_w);
+      a.column_phases = Func("column_phases");
+      Halide::Var &q = a.q, &ph = a.phase;
+      // The copy is a box over (q, phase): its last q can hold, for a later phase, a
+      // column past the input that no tap reads. Without padding (no boundary
+      // condition to read it through) that column is clamped to the last one.
+      Expr column = q * sw + ph;
+      if (!a.reads_padding) column = Halide::min(column, static_cast<int>(s.w_in) - 1);
+      a.column_phases(q, ph, y, c, n) = a.input_extended(column, y, c, n);
+      Expr offset = a.r.x * static_cast<int>(s.dilation_w) - static_cast<int>(s.pad_left);
+      value = a.column_phases(x + offset / sw, offset % sw, iy, group_first_input + a.r.z, n);
+    }
     if (kw == 1 && kh == 1) {
       a.window_input = Func("window_input");
       a.window_input(x, y, c, n) = a.input_extended(x * static_cast<int>(s.stride_w) - static_cast<int>(s.pad_left),

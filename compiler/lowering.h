@@ -57,6 +57,17 @@ struct ConvAlgorithm {
   Halide::Func phase_accumulator;
   Halide::Var q{"q"}, phase{"phase"};
 
+  // Only in the column-phase form of a forward convolution with a horizontal stride
+  // above 1 and a kernel wider than 1 (lower(spec, false, true)): the accumulator reads
+  // the input through column_phases(q, phase, y, c, n) = input_extended(stride_w * q +
+  // phase, y, c, n), at q = x + (tap offset) / stride_w and phase = (tap offset) %
+  // stride_w, tap offset = kx * dilation_w - pad_left. A copy of it holds each row's
+  // columns split by phase, so that once the taps are unrolled every tap loads a dense
+  // run of it where the input itself would be read at the stride (deinterleaving
+  // shuffles per tap).
+  bool column_phase_form = false;
+  Halide::Func column_phases;
+
   // Only in the GEMM form (compiler/gemm_lowering.h): the sums come from an extern
   // matrix-multiply stage instead of `accumulator` (then undefined).
   bool gemm_form = false;
@@ -89,7 +100,9 @@ struct ConvAlgorithm {
 // Builds the algorithm; the spec must be valid (validate() returned OK).
 // `transposed_phases` asks for the phase form of a transposed convolution with a
 // horizontal stride above 1 (ignored for other specs).
-ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false);
+// `forward_column_phases` asks for the column-phase form of a forward convolution
+// (ignored unless stride_w > 1 and kw > 1).
+ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false, bool forward_column_phases = false);
 
 // The weight connecting global output channel o with the i_local-th input channel
 // of o's group at tap (ky, kx), for every layout (conv_spec.h).

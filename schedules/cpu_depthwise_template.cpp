@@ -2,7 +2,9 @@
 //
 // One input channel feeds each output channel, so there is no channel reuse to block
 // for: tiles of output rows are computed from a staged strip of padded input rows,
-// vectorized along x, with small kernels unrolled completely.
+// vectorized along x, with small kernels unrolled completely. With a horizontal
+// stride the strip is staged split into column phases (ConvAlgorithm::column_phases),
+// so that every tap loads a dense run instead of one at the stride.
 #include <algorithm>
 
 #include "cpu_templates.h"
@@ -35,6 +37,9 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
         {"row_tile", {1, 2, 4}, "output rows per register tile (clamped to y_tile): an input row "
          "loaded once serves every output row of the tile whose window covers it"},
+        {"column_phases", has_column_phases(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
+         "with a horizontal stride: 0 = the staged rows are read at the stride, 1 = staged split into "
+         "stride_w column phases, so that every tap loads a dense run"},
     };
   }
 
@@ -67,22 +72,36 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         }
       }
     }
+    const bool unroll_kernel = s.kh * s.kw <= 25;
+    const bool phases = has_column_phases(s) && unroll_kernel;
     return {{"lanes", lanes},
             {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
             {"y_tile", y_tile},
             // 7x7 and larger keep a loop to bound code size.
-            {"unroll_kernel", s.kh * s.kw <= 25 ? 1 : 0},
+            {"unroll_kernel", unroll_kernel ? 1 : 0},
             {"parallel", s.c_out * s.n >= kMinParallelTasks ? 0 : 1},
             // Two rows per register tile without a vertical stride, where the rows'
             // windows overlap (3x3: 4 input rows loaded for 2 output rows, not 6).
             // Against one row (bench/schedule_ab --warm, 15 rounds, 1 / 2 threads,
             // 2-core AVX-512 Xeon, 2026-11-22): MobileNetV2 conv2_1/dw (112x112) 1.08x /
             // 1.23x, 56x56x144 1.07x / 1.11x, 14x14x384 0.99x / 1.00x. With stride 2
-            // (conv2_2/dw, conv3_2/dw; 9 rounds) 2 or 4 rows measured 0.97-1.07x.
-            {"row_tile", s.stride_h == 1 && s.kh > 1 ? 2 : 1}};
+            // (conv2_2/dw, conv3_2/dw; 9 rounds) 2 or 4 rows measured 0.97-1.07x, but
+            // with the column phases below two rows pay there too (same method, 9
+            // rounds, 1 thread): conv3_2/dw 0.99x, conv2_2/dw 1.06x, 28x28x240 5x5
+            // 1.14x, 14x14x576 1.18x (both to half the size).
+            {"row_tile", s.kh > 1 && (s.stride_h == 1 || phases) ? 2 : 1},
+            // A horizontal stride: rows staged split into column phases, where every
+            // tap then loads a dense run, not a run at the stride (two loads and a
+            // shuffle). Only with the taps unrolled, which makes each tap's phase a
+            // constant. With two rows per tile, against the rows read at the stride
+            // (bench/schedule_ab --warm, 9 rounds, 1 / 2 threads, 2-core AVX-512 Xeon,
+            // 2026-11-22): conv3_2/dw 1.07x / 1.14x, conv2_2/dw 1.04x / 1.16x.
+            {"column_phases", phases ? 1 : 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
+    const bool phases = p.get("column_phases") == 1 && has_column_phases(a.spec);
+    if (phases && !a.column_phase_form) a = lower(a.spec, /*transposed_phases=*/false, /*forward_column_phases=*/true);
     const ConvSpec& s = a.spec;
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n;
     Func& out = a.output;
@@ -99,18 +118,39 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         .vectorize(xi, lanes)
         .unroll(xi)
         .unroll(row);
+    Var strip_level = yo;
     if (p.get("parallel") == 0) {
       out.fuse(c, n, task).parallel(task);
-      stage_padded_input(a, out, yo, lanes);
     } else {
       Var strip("strip");
       out.fuse(yo, c, strip).fuse(strip, n, task).parallel(task);
-      stage_padded_input(a, out, task, lanes);
+      strip_level = task;
+    }
+    if (phases) {
+      stage_column_phases(a, out, strip_level, lanes);
+    } else {
+      stage_padded_input(a, out, strip_level, lanes);
     }
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(y);
     auto update = acc.update();
     update.reorder(x, y, a.r.x, a.r.y, a.r.z, c, n).vectorize(x, lanes).unroll(x).unroll(y);
     if (p.get("unroll_kernel") == 1) update.unroll(a.r.x).unroll(a.r.y);
+  }
+
+ private:
+  static bool has_column_phases(const ConvSpec& s) { return s.stride_w > 1 && s.kw > 1; }
+
+  // The strip's input rows, each split into its stride_w column phases (input column
+  // stride_w * q + phase at (q, phase)), through the padding. Short rows are unrolled,
+  // as in stage_padded_input, so that each vector's border clamp simplifies on its own.
+  static void stage_column_phases(ConvAlgorithm& a, const Func& out, const Var& level, int lanes) {
+    const ConvSpec& s = a.spec;
+    // Past the last column, RoundUp reads through the padding's boundary condition;
+    // without padding the rows end at the input's edge, so the last vector shifts inwards.
+    const TailStrategy tail = a.reads_padding ? TailStrategy::RoundUp : TailStrategy::ShiftInwards;
+    a.column_phases.compute_at(out, level).vectorize(a.q, lanes, tail).unroll(a.phase);
+    const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
+    if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
   }
 };
 

@@ -111,9 +111,6 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
   if (level.same_as(Halide::Var::outermost())) packed.parallel(storage.back());
 }
 
-// The widest padded row, in vectors, whose staging copy is unrolled.
-constexpr int kMaxUnrolledStagingVectors = 8;
-
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
                         bool even_without_padding) {
   // Boundary-condition Funcs name their own pure vars; the first is x.

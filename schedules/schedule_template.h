@@ -85,6 +85,8 @@ struct ScheduleChoice {
 // Fewer parallel tasks than this leave cores idle on uneven rows: templates then
 // split channel blocks (or row strips) into tasks too.
 constexpr int64_t kMinParallelTasks = 8;
+// The widest staged input row, in vectors, whose copy is unrolled (stage_padded_input).
+constexpr int kMaxUnrolledStagingVectors = 8;
 int floor_pow2(int64_t value);
 // `wanted` shrunk to a power of two no larger than `limit` (at least 1).
 int clamp_pow2(int wanted, int64_t limit);

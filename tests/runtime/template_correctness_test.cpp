@@ -611,9 +611,9 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
   }
 }
 
-// cpu_depthwise's register tiles of several rows (row_tile): strips the tile does not
-// divide, rows fewer than the tile, a multiplier of 2, dilation, reflect padding, a
-// stride, and both task kinds.
+// cpu_depthwise's register tiles of several rows (row_tile) and its rows staged in
+// column phases: strips the tile does not divide, rows fewer than the tile, a
+// multiplier of 2, dilation, reflect padding, strides, and both task kinds.
 TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   ConvSpec multiplied = ConvSpec::depthwise(2, 6, 11, 21, 2, 3, 3);
   multiplied.pad_top = multiplied.pad_bottom = multiplied.pad_left = multiplied.pad_right = 1;
@@ -630,17 +630,39 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   ConvSpec strided = ConvSpec::depthwise(1, 7, 15, 34, 1, 5, 5);
   strided.stride_h = strided.stride_w = 2;
   strided.pad_top = strided.pad_bottom = strided.pad_left = strided.pad_right = 2;
+  // Rows staged in column phases (column_phases=1): strides 2 and 3 (stride 3 with a
+  // dilation and reflected padding), a multiplier, taps left in a loop (each tap's
+  // phase computed at run time), no padding (the copy's last vector shifts inwards),
+  // and phase rows wider than 8 vectors (a loop).
+  ConvSpec phased = ConvSpec::depthwise(2, 3, 12, 40, 2, 3, 3);
+  phased.stride_h = 2;
+  phased.stride_w = 3;
+  phased.dilation_w = 2;
+  phased.pad_top = phased.pad_bottom = phased.pad_left = phased.pad_right = 1;
+  phased.padding_mode = PaddingMode::kReflect;
+  ConvSpec unpadded = ConvSpec::depthwise(1, 4, 9, 41, 1, 3, 3);
+  unpadded.stride_h = unpadded.stride_w = 2;
+  ConvSpec wide_phases = ConvSpec::depthwise(1, 2, 5, 300, 1, 3, 3);
+  wide_phases.stride_h = wide_phases.stride_w = 2;
+  wide_phases.pad_top = wide_phases.pad_bottom = wide_phases.pad_left = wide_phases.pad_right = 1;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
-      {multiplied, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {multiplied, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
-      {dilated, "lanes=16,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
-      {dilated, "lanes=4,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
-      {dilated, "lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=32"},  // one strip
-      {low, "lanes=16,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {wide, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
-      {wide, "lanes=4,parallel=1,row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=8"},
-      {strided, "lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {strided, "lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {multiplied, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {multiplied, "column_phases=0,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {dilated, "column_phases=0,lanes=16,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
+      {dilated, "column_phases=0,lanes=4,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
+      {dilated, "column_phases=0,lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=32"},  // one strip
+      {low, "column_phases=0,lanes=16,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {wide, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      {wide, "column_phases=0,lanes=4,parallel=1,row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=8"},
+      {strided, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "column_phases=0,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {strided, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "column_phases=1,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {phased, "column_phases=1,lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {phased, "column_phases=1,lanes=4,parallel=1,row_tile=1,unroll_kernel=0,x_vectors=3,y_tile=2"},
+      {unpadded, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=2"},
+      {unpadded, "column_phases=1,lanes=4,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=8"},
+      {wide_phases, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
   };
   for (const auto& [s, params] : requests) {
     ASSERT_TRUE(validate(s).ok()) << validate(s).message();
