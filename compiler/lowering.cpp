@@ -176,7 +176,7 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forw
     Expr kx = flip ? kw - 1 - a.r.x : Expr(a.r.x);
     Expr ky = flip ? kh - 1 - a.r.y : Expr(a.r.y);
     Expr value = a.input_extended(ix, iy, group_first_input + a.r.z, n);
-    if (forward_column_phases && s.stride_w > 1 && kw > 1) {
+    if (forward_column_phases && has_column_phase_form(s)) {
       // Halide's integer division and modulo round towards negative infinity, so a
       // negative tap offset (left padding) lands in the right phase and column.
       a.column_phase_form = true;
@@ -243,6 +243,8 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forw
   pin_output_shape(a);
   return a;
 }
+
+bool has_column_phase_form(const ConvSpec& spec) { return !spec.transposed && spec.stride_w > 1 && spec.kw > 1; }
 
 void pin_output_shape(ConvAlgorithm& a) {
   const auto out_shape = output_shape(a.spec);

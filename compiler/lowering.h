@@ -101,8 +101,11 @@ struct ConvAlgorithm {
 // `transposed_phases` asks for the phase form of a transposed convolution with a
 // horizontal stride above 1 (ignored for other specs).
 // `forward_column_phases` asks for the column-phase form of a forward convolution
-// (ignored unless stride_w > 1 and kw > 1).
+// (ignored unless has_column_phase_form).
 ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false, bool forward_column_phases = false);
+
+// Whether `spec` has a column-phase form: forward, stride_w > 1, kw > 1.
+bool has_column_phase_form(const ConvSpec& spec);
 
 // The weight connecting global output channel o with the i_local-th input channel
 // of o's group at tap (ky, kx), for every layout (conv_spec.h).

@@ -37,7 +37,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
         {"row_tile", {1, 2, 4}, "output rows per register tile (clamped to y_tile): an input row "
          "loaded once serves every output row of the tile whose window covers it"},
-        {"column_phases", has_column_phases(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
+        {"column_phases", has_column_phase_form(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
          "with a horizontal stride: 0 = the staged rows are read at the stride, 1 = staged split into "
          "stride_w column phases, so that every tap loads a dense run"},
     };
@@ -73,7 +73,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
       }
     }
     const bool unroll_kernel = s.kh * s.kw <= 25;
-    const bool phases = has_column_phases(s) && unroll_kernel;
+    const bool phases = has_column_phase_form(s) && unroll_kernel;
     return {{"lanes", lanes},
             {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
             {"y_tile", y_tile},
@@ -100,7 +100,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
-    const bool phases = p.get("column_phases") == 1 && has_column_phases(a.spec);
+    const bool phases = p.get("column_phases") == 1 && has_column_phase_form(a.spec);
     if (phases && !a.column_phase_form) a = lower(a.spec, /*transposed_phases=*/false, /*forward_column_phases=*/true);
     const ConvSpec& s = a.spec;
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n;
@@ -137,21 +137,6 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     if (p.get("unroll_kernel") == 1) update.unroll(a.r.x).unroll(a.r.y);
   }
 
- private:
-  static bool has_column_phases(const ConvSpec& s) { return s.stride_w > 1 && s.kw > 1; }
-
-  // The strip's input rows, each split into its stride_w column phases (input column
-  // stride_w * q + phase at (q, phase)), through the padding. Short rows are unrolled,
-  // as in stage_padded_input, so that each vector's border clamp simplifies on its own.
-  static void stage_column_phases(ConvAlgorithm& a, const Func& out, const Var& level, int lanes) {
-    const ConvSpec& s = a.spec;
-    // Past the last column, RoundUp reads through the padding's boundary condition;
-    // without padding the rows end at the input's edge, so the last vector shifts inwards.
-    const TailStrategy tail = a.reads_padding ? TailStrategy::RoundUp : TailStrategy::ShiftInwards;
-    a.column_phases.compute_at(out, level).vectorize(a.q, lanes, tail).unroll(a.phase);
-    const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
-    if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
-  }
 };
 
 }  // namespace

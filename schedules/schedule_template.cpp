@@ -139,4 +139,13 @@ void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Ha
   // else input_extended is a plain wrapper: inline it.
 }
 
+void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int lanes) {
+  const ConvSpec& s = a.spec;
+  // Past the last column, RoundUp reads through the padding's boundary condition (or,
+  // without padding, the clamp lower() adds for a box that outgrows a phase).
+  a.column_phases.compute_at(consumer, level).vectorize(a.q, lanes, Halide::TailStrategy::RoundUp).unroll(a.phase);
+  const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
+  if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
+}
+
 }  // namespace convjit

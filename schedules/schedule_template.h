@@ -114,4 +114,10 @@ void pack_weights_channel_innermost(ConvAlgorithm& algorithm, const Halide::Func
 void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level,
                         int vector_width, bool even_without_padding = false);
 
+// The column-phase form's staged rows (ConvAlgorithm::column_phases), computed at
+// `level` of `consumer`: each input row the consumer reads, split into stride_w
+// column phases, through the padding. Short rows are unrolled, as in
+// stage_padded_input, so that each vector's border clamp simplifies on its own.
+void stage_column_phases(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level, int lanes);
+
 }  // namespace convjit

@@ -368,7 +368,7 @@ TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   options.disk.enabled = false;
   Runtime runtime(options);
   const ConvSpec s = square_conv(8, 16, 12, 20, 3, 1, 1);
-  auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2"});
+  auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,column_phases=0,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2"});
   ASSERT_FALSE(kernel.ok());
   EXPECT_NE(kernel.status().message().find("c_tile=7"), std::string::npos) << kernel.status().message();
   auto unknown = runtime.get_kernel(s, "host", ScheduleRequest{"no_such_template", ""});
@@ -578,8 +578,8 @@ TEST(ScheduleTemplates, StridedPointwiseStagingMatchesTheReference) {
 // cpu_direct's register tiles of several rows (y_tile): heights the tile does not
 // divide (the last tile shifts inwards), fewer rows than the tile, both task kinds
 // and reduction orders, every staging, groups of 4 and 8 channels (the small-group
-// default), a stride with padding, two images, and the gather form of a transposed
-// layer (cpu_transposed shares the schedule).
+// default), a stride with padding, two images, the gather form of a transposed
+// layer (cpu_transposed shares the schedule), and rows staged in column phases.
 TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
   ConvSpec four_per_group = square_conv(32, 32, 10, 19, 3, 1, 1);
   four_per_group.groups = 8;
@@ -592,17 +592,25 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
   low.padding_mode = PaddingMode::kReplicate;
   ConvSpec transposed = square_deconv(8, 12, 5, 7, 4, 2, 1);  // 10 x 14 outputs
   transposed.has_bias = true;
+  // Column phases: stride 2 with padding (groups of 8), stride 3 without padding
+  // (the staged box clamped at the input's last column), taps in a loop.
+  ConvSpec stride3 = square_conv(5, 12, 9, 32, 3, 3, 0);  // 3 x 10 outputs
+  stride3.stride_h = 2;  // 4 x 10
   const std::vector<std::tuple<ConvSpec, const char*, std::string>> requests = {
-      {four_per_group, "cpu_direct", "c_tile=4,lanes=16,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {four_per_group, "cpu_direct", "c_tile=4,lanes=16,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=1,y_tile=3"},
-      {four_per_group, "cpu_direct", "c_tile=6,lanes=8,parallel=1,reduction=0,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
-      {eight_per_group, "cpu_direct", "c_tile=8,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
-      {eight_per_group, "cpu_direct", "c_tile=8,lanes=8,parallel=0,reduction=1,stage=1,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {eight_per_group, "cpu_direct", "c_tile=3,lanes=4,parallel=1,reduction=0,stage=2,unroll_kx=0,x_vectors=3,y_tile=3"},
-      {low, "cpu_direct", "c_tile=4,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {low, "cpu_direct", "c_tile=8,lanes=8,parallel=1,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
-      {transposed, "cpu_transposed", "c_tile=4,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {transposed, "cpu_transposed", "c_tile=6,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=1,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      {stride3, "cpu_direct", "c_tile=6,column_phases=1,lanes=8,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {stride3, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=1,reduction=1,stage=2,unroll_kx=0,x_vectors=2,y_tile=1"},
+      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=1,y_tile=3"},
+      {four_per_group, "cpu_direct", "c_tile=6,column_phases=0,lanes=8,parallel=1,reduction=0,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=0,reduction=1,stage=1,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {eight_per_group, "cpu_direct", "c_tile=3,column_phases=0,lanes=4,parallel=1,reduction=0,stage=2,unroll_kx=0,x_vectors=3,y_tile=3"},
+      {low, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {low, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {transposed, "cpu_transposed", "c_tile=4,column_phases=0,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {transposed, "cpu_transposed", "c_tile=6,column_phases=0,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
   };
   for (const auto& [s, name, params] : requests) {
     if (!check_on_random_values(s, {name, params}, 10, 1e-4)) {
