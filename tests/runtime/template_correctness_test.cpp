@@ -238,6 +238,17 @@ bool check_on_random_values(const ConvSpec& s, const ScheduleRequest& request, u
   return check_schedule(s, request, v.src, v.wei, v.bias, v.expected, tolerance);
 }
 
+// check_on_random_values for each (spec, knobs) of `template_name`, tolerance 1e-4;
+// false, after the first, when the CPU's float vectors are not 16 wide (the knobs
+// name 16 lanes), which the caller reports as a skip.
+bool check_requests(const char* template_name, const std::vector<std::pair<ConvSpec, std::string>>& requests,
+                    uint32_t seed) {
+  for (const auto& [s, params] : requests) {
+    if (!check_on_random_values(s, {template_name, params}, seed, 1e-4)) return false;
+  }
+  return true;
+}
+
 // Both ways of storing the register tiles, both tile orders, with and without the
 // input panel, on shapes where nothing divides evenly: 15 x 13 positions (not whole
 // tiles), 23 output channels (not whole channel tiles or blocks), two images, groups.
@@ -527,11 +538,7 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
       {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"},
       {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=1"},
   };
-  for (const auto& [s, params] : requests) {
-    if (!check_on_random_values(s, {"cpu_channel_blocked", params}, 7, 1e-4)) {
-      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
-    }
-  }
+  if (!check_requests("cpu_channel_blocked", requests, 7)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
 }
 
 // Strided 1x1 kernels: cpu_channel_blocked's staged copy of the positions read
@@ -561,18 +568,15 @@ TEST(ScheduleTemplates, StridedPointwiseStagingMatchesTheReference) {
       {unequal, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=0,x_tile=5,y_tile=1"},
       {narrow, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=3,y_tile=2"},
   };
-  for (const auto& [s, params] : requests) {
-    if (!check_on_random_values(s, {"cpu_channel_blocked", params}, 11, 1e-4)) {
-      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
-    }
-  }
+  if (!check_requests("cpu_channel_blocked", requests, 11)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+  std::vector<std::pair<ConvSpec, std::string>> pointwise;
   for (const ConvSpec& s : {projection, padded, unequal, narrow}) {
     for (const char* tiles : {"c_tile=8,direct_output=1,lanes=16,pack_input=1,rows=2,stage=1,tile_order=1,x_vectors=1",
                               "c_tile=4,direct_output=0,lanes=16,pack_input=0,rows=3,stage=1,tile_order=0,x_vectors=2"}) {
-      const std::string params = "c_block=" + std::to_string(s.c_out) + "," + tiles;
-      EXPECT_TRUE(check_on_random_values(s, {"cpu_pointwise", params}, 13, 1e-4));
+      pointwise.push_back({s, "c_block=" + std::to_string(s.c_out) + "," + tiles});
     }
   }
+  if (!check_requests("cpu_pointwise", pointwise, 13)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
 }
 
 // cpu_direct's register tiles of several rows (y_tile): heights the tile does not
@@ -672,12 +676,8 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
       {unpadded, "column_phases=1,lanes=4,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=8"},
       {wide_phases, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
   };
-  for (const auto& [s, params] : requests) {
-    ASSERT_TRUE(validate(s).ok()) << validate(s).message();
-    if (!check_on_random_values(s, {"cpu_depthwise", params}, 13, 1e-4)) {
-      GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
-    }
-  }
+  for (const auto& request : requests) ASSERT_TRUE(validate(request.first).ok()) << validate(request.first).message();
+  if (!check_requests("cpu_depthwise", requests, 13)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
 }
 
 // Default kernels of seeded random specs (dense, grouped, depthwise with a
