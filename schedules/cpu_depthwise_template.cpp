@@ -136,7 +136,6 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     update.reorder(x, y, a.r.x, a.r.y, a.r.z, c, n).vectorize(x, lanes).unroll(x).unroll(y);
     if (p.get("unroll_kernel") == 1) update.unroll(a.r.x).unroll(a.r.y);
   }
-
 };
 
 }  // namespace
