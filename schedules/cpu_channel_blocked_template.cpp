@@ -86,7 +86,7 @@ int default_x_tile(const ConvSpec& s) {
   int x_tile = 0;
   for (int t : x_tile_choices(w_out)) {  // choices ascend
     if (t % stride != 0) continue;
-    if (x_tile == 0 || (w_out + t - 1) / t * t * 10 <= w_out * 11) x_tile = t;
+    if (x_tile == 0 || !tiles_redo_over_a_tenth(w_out, t)) x_tile = t;
   }
   for (int t : x_tile_choices(w_out)) {
     if (t >= 8 && t % stride == 0 && w_out % t == 0) x_tile = t;

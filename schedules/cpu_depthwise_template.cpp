@@ -66,7 +66,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
       if (y_tile < h_out) y_tile *= 2;
     } else if (h_out > 8) {
       for (int t : {8, 4, 2, 1}) {
-        if ((h_out + t - 1) / t * t * 10 <= h_out * 11) {
+        if (!tiles_redo_over_a_tenth(h_out, t)) {
           y_tile = t;
           break;
         }
@@ -126,11 +126,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
       out.fuse(yo, c, strip).fuse(strip, n, task).parallel(task);
       strip_level = task;
     }
-    if (phases) {
-      stage_column_phases(a, out, strip_level, lanes);
-    } else {
-      stage_padded_input(a, out, strip_level, lanes);
-    }
+    stage_padded_input(a, out, strip_level, lanes);
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(y);
     auto update = acc.update();
     update.reorder(x, y, a.r.x, a.r.y, a.r.z, c, n).vectorize(x, lanes).unroll(x).unroll(y);

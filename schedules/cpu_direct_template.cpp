@@ -107,7 +107,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     // (3 -> 32, 3x3 stride 2; 6 tiles of 6 compute 36 channels) 1.12x and 1.13x on 1
     // and 2 threads (bench/schedule_ab --warm, 7 rounds, 2-core AVX-512 Xeon,
     // 2026-11-22). ResNet-50 res2 3x3 (64: 66 computed) measured 6 faster above.
-    if (wanted_c_tile == 6 && (cog + 5) / 6 * 6 * 10 > cog * 11 && cog % 8 == 0) {
+    if (wanted_c_tile == 6 && tiles_redo_over_a_tenth(cog, 6) && cog % 8 == 0) {
       wanted_c_tile = 8;
       // Those 16 accumulators as two rows (forward, AVX-512 only): with a
       // vertical stride, 8 channels x 1 vector x 2 rows; else 4 channels x 2 vectors x
@@ -183,11 +183,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       Var row_block("row_block");
       out.reorder(xi, ci, yi, xo, yo, co, n).fuse(yo, co, row_block).fuse(row_block, n, task).parallel(task);
     }
-    if (phases) {
-      stage_column_phases(a, out, stage_level, lanes);
-    } else {
-      stage_padded_input(a, out, stage_level, lanes, /*even_without_padding=*/p.get("stage") == 2);
-    }
+    stage_padded_input(a, out, stage_level, lanes, /*even_without_padding=*/p.get("stage") == 2);
 
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(c).unroll(y);
     auto update = acc.update();

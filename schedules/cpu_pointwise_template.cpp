@@ -180,7 +180,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // (bench/schedule_ab --warm, 1 thread, 2-core AVX-512 Xeon, 2026-11-22):
     // MobileNetV2 conv2_1/linear (112x112 32 -> 16, 18 channels computed) 1.06x and
     // 1.08x (11 and 15 rounds; 2 threads 1.10x), 56x56 64 -> 32 1.05x (15 rounds).
-    if (c_tile == 6 && (c_block + 5) / 6 * 6 * 10 > c_block * 11 && c_block % 4 == 0) c_tile = 4;
+    if (c_tile == 6 && tiles_redo_over_a_tenth(c_block, 6) && c_block % 4 == 0) c_tile = 4;
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
             {"c_tile", static_cast<int>(std::min<int64_t>(c_tile, s.c_out))},

@@ -92,7 +92,7 @@ class CpuTransposedPhasesTemplate final : public ScheduleTemplate {
     for (int t : space[4].choices) {
       // Up to 16 accumulators (of 32 registers): on DCGAN's 16-wide layer 16 columns
       // took 0.59 ms, 8 columns 0.62, 4 columns 0.74 (bench/schedule_ab).
-      if ((output_w(s) + t - 1) / t * t * 10 <= output_w(s) * 11) x_tile = t;
+      if (!tiles_redo_over_a_tenth(output_w(s), t)) x_tile = t;
     }
     const bool narrow = lanes < target.natural_vector_size<float>();
     return {{"vector_axis", narrow && channel_vectors_fit(a, target) ? 1 : 0},

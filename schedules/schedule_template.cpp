@@ -77,6 +77,10 @@ int floor_pow2(int64_t value) {
   return p;
 }
 
+bool tiles_redo_over_a_tenth(int64_t extent, int64_t tile) {
+  return (extent + tile - 1) / tile * tile * 10 > extent * 11;
+}
+
 int clamp_pow2(int wanted, int64_t limit) {
   return std::max(1, std::min(wanted, floor_pow2(std::max<int64_t>(limit, 1))));
 }
@@ -111,8 +115,24 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
   if (level.same_as(Halide::Var::outermost())) packed.parallel(storage.back());
 }
 
+// The column-phase form's staged rows: each input row the consumer reads, split into
+// stride_w column phases, through the padding. Short rows are unrolled, as in
+// stage_padded_input, so that each vector's border clamp simplifies on its own.
+static void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int lanes) {
+  const ConvSpec& s = a.spec;
+  // Past the last column, RoundUp reads through the padding's boundary condition (or,
+  // without padding, the clamp lower() adds for a box that outgrows a phase).
+  a.column_phases.compute_at(consumer, level).vectorize(a.q, lanes, Halide::TailStrategy::RoundUp).unroll(a.phase);
+  const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
+  if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
+}
+
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
                         bool even_without_padding) {
+  if (a.column_phase_form) {
+    stage_column_phases(a, consumer, level, vector_width);
+    return;
+  }
   // Boundary-condition Funcs name their own pure vars; the first is x.
   const Halide::Var x = a.input_extended.args()[0];
   if (a.reads_padding) {
@@ -137,15 +157,6 @@ void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Ha
     a.input_extended.compute_at(consumer, level).vectorize(x, lanes, Halide::TailStrategy::ShiftInwards);
   }
   // else input_extended is a plain wrapper: inline it.
-}
-
-void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int lanes) {
-  const ConvSpec& s = a.spec;
-  // Past the last column, RoundUp reads through the padding's boundary condition (or,
-  // without padding, the clamp lower() adds for a box that outgrows a phase).
-  a.column_phases.compute_at(consumer, level).vectorize(a.q, lanes, Halide::TailStrategy::RoundUp).unroll(a.phase);
-  const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
-  if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
 }
 
 }  // namespace convjit

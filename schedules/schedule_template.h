@@ -88,6 +88,9 @@ constexpr int64_t kMinParallelTasks = 8;
 // The widest staged input row, in vectors, whose copy is unrolled (stage_padded_input).
 constexpr int kMaxUnrolledStagingVectors = 8;
 int floor_pow2(int64_t value);
+// Whether tiles of `tile` over `extent`, the last one shifted inwards (or rounded up),
+// compute more than a tenth beyond it: the waste the default rules avoid.
+bool tiles_redo_over_a_tenth(int64_t extent, int64_t tile);
 // `wanted` shrunk to a power of two no larger than `limit` (at least 1).
 int clamp_pow2(int wanted, int64_t limit);
 // Powers of two from 4 up to `limit` (at least {limit} when limit < 4).
@@ -110,14 +113,9 @@ void pack_weights_channel_innermost(ConvAlgorithm& algorithm, const Halide::Func
 // free of clamps (a clamped ramp is a gather). When no padding is read it does
 // nothing, unless `even_without_padding`: then it copies the rows the consumer reads,
 // which gathers channel planes whose stride maps them onto few L1 sets into one
-// dense block.
+// dense block. In the column-phase form (ConvAlgorithm::column_phases) the hot loop
+// reads the padded rows split by phase: those are staged instead, always.
 void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level,
                         int vector_width, bool even_without_padding = false);
-
-// The column-phase form's staged rows (ConvAlgorithm::column_phases), computed at
-// `level` of `consumer`: each input row the consumer reads, split into stride_w
-// column phases, through the padding. Short rows are unrolled, as in
-// stage_padded_input, so that each vector's border clamp simplifies on its own.
-void stage_column_phases(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level, int lanes);
 
 }  // namespace convjit
