@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages convjit needs, by name, skipping those present.
-#   scripts/install_deps.sh          build + demo: compiler, CMake, Halide 14, oneDNN
+#   scripts/install_deps.sh          build + demo: compiler, CMake, Halide 14, oneDNN (and the
+#                                    OpenCL headers its CMake config requires)
 #   scripts/install_deps.sh --test   also GoogleTest, Google Benchmark, and NumPy +
 #                                    PyTorch for the cross-check against torch's conv2d
 set -euo pipefail
 
-packages=(g++ make cmake libhalide14-0-dev llvm-14-dev libdnnl-dev libbenchmark-dev libsqlite3-dev)
+packages=(g++ make cmake libhalide14-0-dev llvm-14-dev libdnnl-dev ocl-icd-opencl-dev libbenchmark-dev libsqlite3-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev python3-numpy python3-torch)
 fi
