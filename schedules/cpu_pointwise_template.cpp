@@ -164,14 +164,23 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // noise, 1.01-1.07x. On 7x7 (49 positions, one tile of 3 vectors) the padded
     // block stays (960 -> 320: 0.97x).
     const bool direct = positions >= default_tile(target);
-    // Position tiles outer, each tile's input copied into a dense panel first, unless
-    // the input channels are few: a position tile then stores into all c_block
-    // output planes (a page each) after only a few multiply-adds per store, where
-    // channel tiles outer stream a few planes at a time. Measured as above: 256 -> 64
-    // 1.41x against 1.13x (channel tiles outer), 64 -> 64 1.35x against 1.23x,
-    // 128 -> 512 1.26x against 0.96x, 32 -> 16 1.52x against 1.34x, 64 -> 256 1.17x
-    // against 1.19x; 16 -> 96 0.94x against 1.52x.
+    // Position tiles outer unless the input channels are few: a position tile then
+    // stores into all c_block output planes (a page each) after only a few
+    // multiply-adds per store, where channel tiles outer stream a few planes at a time.
+    // Measured as above, position tiles outer with the dense input panel below against
+    // channel tiles outer: 256 -> 64 1.41x against 1.13x, 64 -> 64 1.35x against
+    // 1.23x, 128 -> 512 1.26x against 0.96x, 32 -> 16 1.52x against 1.34x, 64 -> 256
+    // 1.17x against 1.19x; 16 -> 96 0.94x against 1.52x.
     const bool position_tiles_outer = direct && s.c_in / s.groups >= 32;
+    // The position tile's input is read in place by every channel tile, not copied
+    // into a dense panel first (pack_input=0). The panel came in together with
+    // position tiles outer (5e83204) and was never measured apart from them on the
+    // AVX-512 Xeon, where the copy took a fifth of res2b_branch2a's time waiting on
+    // its 256 input planes (bench/README.md). Without it, on a 2-core AMD EPYC (Zen 4,
+    // 32 KiB L1d; bench/schedule_ab --warm, 7 rounds, 1 thread, 2026-12-02):
+    // MobileNetV2 conv2_1/linear (32 -> 16) 1.25x, ResNet-50 res2a_branch2a (64 -> 64)
+    // 1.07x, res2a_branch2c (64 -> 256) 1.06x, res2b_branch2a (256 -> 64) 1.11x. The
+    // panel stays in the tuner's space.
     // 24 accumulators (6 x 4 vectors, or 8 x 3) leave 8 registers for the input
     // vectors and a broadcast weight; 8 x 4 spilled.
     int c_tile = x_vectors == kDefaultVectors ? 6 : 8;
@@ -187,7 +196,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
             {"rows", rows},
             {"c_block", static_cast<int>(c_block)},
             {"stage", stage},
-            {"pack_input", position_tiles_outer ? 1 : 0},
+            {"pack_input", 0},
             {"direct_output", direct ? 1 : 0},
             {"tile_order", position_tiles_outer ? 1 : 0}};
   }
