@@ -167,8 +167,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // Position tiles outer unless the input channels are few: a position tile then
     // stores into all c_block output planes (a page each) after only a few
     // multiply-adds per store, where channel tiles outer stream a few planes at a time.
-    // Measured as above, position tiles outer with the dense input panel below against
-    // channel tiles outer: 256 -> 64 1.41x against 1.13x, 64 -> 64 1.35x against
+    // Measured as above, position tiles outer (then with the input panel, pack_input=1)
+    // against channel tiles outer: 256 -> 64 1.41x against 1.13x, 64 -> 64 1.35x against
     // 1.23x, 128 -> 512 1.26x against 0.96x, 32 -> 16 1.52x against 1.34x, 64 -> 256
     // 1.17x against 1.19x; 16 -> 96 0.94x against 1.52x.
     const bool position_tiles_outer = direct && s.c_in / s.groups >= 32;
