@@ -3,6 +3,8 @@
 // during compilation.
 #include "pipeline_compiler.h"
 
+#include "host_target.h"
+
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -30,8 +32,13 @@ StatusOr<Halide::Target> resolve_target(const std::string& text) {
     return Status::invalid_argument("target '" + text +
                                     "': not a Halide target string (e.g. host, host-cuda, x86-64-linux-avx2-fma)");
   }
-  // Halide reads "host-cuda..." as the host CPU plus the features that follow.
+  // Halide reads "host-cuda..." as the host CPU plus the features that follow; the
+  // host CPU's part is host_cpu_target()'s, not Halide's detection (host_target.h).
   Halide::Target target(text);
+  const bool host = text == "host" || text.rfind("host-", 0) == 0;
+  if (host && !host_cpu_target().has_feature(Halide::Target::AVX512_SapphireRapids)) {
+    target = target.without_feature(Halide::Target::AVX512_SapphireRapids);
+  }
   if (target.arch != Halide::Target::X86) {
     return Status::unsupported("target '" + text + "': only x86 hosts are supported so far");
   }

@@ -19,6 +19,7 @@
 #include "convjit/tuning_database.h"
 #include "schedule_templates.h"
 #include "halide_runtime_library.h"
+#include "host_target.h"
 #include "lowering.h"
 #include "pipeline_compiler.h"
 #include "shared_object_loader.h"
@@ -453,7 +454,7 @@ StatusOr<std::vector<ScheduleSpace>> schedule_spaces(const ConvSpec& spec, const
   return spaces;
 }
 
-std::string host_target_string() { return Halide::get_host_target().to_string(); }
+std::string host_target_string() { return host_cpu_target().to_string(); }
 
 StatusOr<std::string> resolve_target_string(const std::string& text) {
   auto target = resolve_target(text);
@@ -462,7 +463,7 @@ StatusOr<std::string> resolve_target_string(const std::string& text) {
 }
 
 void set_num_threads(int threads) {
-  auto runtime = HalideRuntimeLibrary::get(Halide::get_host_target(), &Runtime::global().impl_->disk());
+  auto runtime = HalideRuntimeLibrary::get(host_cpu_target(), &Runtime::global().impl_->disk());
   if (runtime.ok()) (*runtime)->set_num_threads(threads);
 }
 
