@@ -131,7 +131,8 @@ Expr weight_at(const ImageParam& w, const ConvSpec& s, Expr o, Expr i_local, Exp
   return Expr();
 }
 
-ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forward_column_phases) {
+ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forward_column_phases,
+                    bool skip_zero_padding_rows) {
   ConvAlgorithm a;
   a.spec = canonicalize(requested);
   const ConvSpec& s = a.spec;
@@ -173,6 +174,13 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forw
     a.r = Halide::RDom(0, kw, 0, kh, 0, cig, "r");
     Expr ix = x * static_cast<int>(s.stride_w) + a.r.x * static_cast<int>(s.dilation_w) - static_cast<int>(s.pad_left);
     Expr iy = y * static_cast<int>(s.stride_h) + a.r.y * static_cast<int>(s.dilation_h) - static_cast<int>(s.pad_top);
+    if (skip_zero_padding_rows && has_zero_padding_rows(s)) {
+      // Padding rows read zeros (zero padding only: the other modes read image values
+      // there), so leaving them out of the sum changes nothing; Halide trims the ky
+      // loop to the rows the predicate admits for each output row.
+      a.skips_padding_rows = true;
+      a.r.where(iy >= 0 && iy < static_cast<int>(s.h_in));
+    }
     Expr kx = flip ? kw - 1 - a.r.x : Expr(a.r.x);
     Expr ky = flip ? kh - 1 - a.r.y : Expr(a.r.y);
     Expr value = a.input_extended(ix, iy, group_first_input + a.r.z, n);
@@ -245,6 +253,11 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forw
 }
 
 bool has_column_phase_form(const ConvSpec& spec) { return !spec.transposed && spec.stride_w > 1 && spec.kw > 1; }
+
+bool has_zero_padding_rows(const ConvSpec& spec) {
+  const ConvSpec s = canonicalize(spec);
+  return !s.transposed && s.padding_mode == PaddingMode::kZeros && s.kh > 1 && (s.pad_top > 0 || s.pad_bottom > 0);
+}
 
 void pin_output_shape(ConvAlgorithm& a) {
   const auto out_shape = output_shape(a.spec);

@@ -68,6 +68,12 @@ struct ConvAlgorithm {
   bool column_phase_form = false;
   Halide::Func column_phases;
 
+  // Only when lowered with skip_zero_padding_rows (has_zero_padding_rows specs): the
+  // reduction's kernel rows are limited to those inside the input (r.where), so that
+  // the loop over ky is trimmed for output rows whose window reaches into the zero
+  // padding, instead of multiplying padding zeros.
+  bool skips_padding_rows = false;
+
   // Only in the GEMM form (compiler/gemm_lowering.h): the sums come from an extern
   // matrix-multiply stage instead of `accumulator` (then undefined).
   bool gemm_form = false;
@@ -102,7 +108,15 @@ struct ConvAlgorithm {
 // horizontal stride above 1 (ignored for other specs).
 // `forward_column_phases` asks for the column-phase form of a forward convolution
 // (ignored unless has_column_phase_form).
-ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false, bool forward_column_phases = false);
+// `skip_zero_padding_rows` limits the kernel rows to those inside the input (ignored
+// unless has_zero_padding_rows; see ConvAlgorithm::skips_padding_rows).
+ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false, bool forward_column_phases = false,
+                    bool skip_zero_padding_rows = false);
+
+// Whether `spec` is a forward convolution whose windows reach into zero padding
+// above or below the input with more than one kernel row: the rows a
+// skip_zero_padding_rows lowering leaves out.
+bool has_zero_padding_rows(const ConvSpec& spec);
 
 // Whether `spec` has a column-phase form: forward, stride_w > 1, kw > 1.
 bool has_column_phase_form(const ConvSpec& spec);

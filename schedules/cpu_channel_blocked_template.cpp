@@ -224,6 +224,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
         {"store_rows", {0, 1},
          "with c_in_chunk > 0: 1 = the task's sums stored in vectors along the output rows (gathered "
          "from memory), 0 = in channel vectors, with the output's channel stride (a scatter)"},
+        {"skip_padding_rows", has_zero_padding_rows(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
+         "1 = output rows whose window reaches into zero padding above or below sum only the kernel rows "
+         "inside the input (the ky loop trimmed), 0 = every kernel row, multiplying padding zeros"},
     };
   }
 
@@ -301,10 +304,24 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // Rows over channel vectors, chunked (same method, 2 threads): DeepLab
             // 1.02x, ResNet-50 3x3 res2a-res5a 1.05x, 1.02x, 1.01x, 1.03x; 7x7 1x1
             // 512 -> 2048 1.06x, 960 -> 320 1.05x; with one chunk (conv1) 1.17x.
-            {"store_rows", chunk > 0 ? 1 : 0}};
+            {"store_rows", chunk > 0 ? 1 : 0},
+            // oneDNN's kernels skip the taps that fall in zero padding; summed, they
+            // are a tenth of the work on 7x7 images (19 of 21 kernel rows are inside)
+            // and 5% on 14x14. Against every kernel row (bench/schedule_ab --warm,
+            // 5 rounds, 1 thread, 2-core AMD EPYC Zen 4, 2026-12-02; ratios to oneDNN
+            // in the same rounds): ResNet-50 res5a 3x3 0.81-0.83x -> 1.00-1.03x,
+            // res4a 0.88-0.89x -> 0.92-0.93x, res2a 0.91x -> 0.91-0.93x; DeepLab
+            // aspp_rate4 (dilation 4: 8 of 99 kernel-row positions outside) 0.82-0.85x
+            // -> 0.91x. Kept to this template: cpu_direct's tiles of two rows took a
+            // test per row inside the loop (MobileNetV2 conv1 0.89-0.99x -> 0.80-0.89x),
+            // and cpu_depthwise measured the same or slower.
+            {"skip_padding_rows", has_zero_padding_rows(a.spec) ? 1 : 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target& target, const ScheduleParams& p) const override {
+    if (p.get("skip_padding_rows") == 1 && has_zero_padding_rows(a.spec) && !a.skips_padding_rows) {
+      a = lower(a.spec, /*transposed_phases=*/false, /*forward_column_phases=*/false, /*skip_zero_padding_rows=*/true);
+    }
     Var &x = a.x, &y = a.y, &c = a.c, &n = a.n;
     Func& out = a.output;
     Func& acc = a.accumulator;

@@ -15,6 +15,7 @@
 #include "convjit/runtime.h"
 #include "reference_conv.h"
 #include "layer_cases.h"
+#include "lowering.h"
 #include "square_conv.h"
 
 namespace convjit {
@@ -459,17 +460,17 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
   transposed.n = 2;
   transposed.has_bias = true;
   const std::vector<std::pair<ConvSpec, ScheduleRequest>> requests = {
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=4,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
-      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
-      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
-      {grouped64, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
-      {transposed, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=1,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,skip_padding_rows=0,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=1,store_rows=0,x_tile=4,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
+      {forward, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=4,y_tile=2"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
+      {forward33, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=0,parallel=2,skip_padding_rows=0,stage=0,store_rows=0,x_tile=4,y_tile=1"}},
+      {grouped64, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=6,y_tile=1"}},
+      {transposed, {"cpu_channel_blocked", "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=6,y_tile=1"}},
       {transposed, {"cpu_transposed_phases", "c_tile=4,lanes=4,q_vectors=1,unroll_taps=1,vector_axis=0,x_tile=4"}},
       {transposed, {"cpu_transposed_phases", "c_tile=2,lanes=4,q_vectors=2,unroll_taps=0,vector_axis=1,x_tile=6"}},
   };
@@ -521,24 +522,78 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
   ConvSpec transposed = square_deconv(32, 32, 5, 6, 4, 2, 1);
   transposed.has_bias = true;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
-      {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=4,y_tile=2"},
-      {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=6,y_tile=1"},
-      {forward, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=1,x_tile=4,y_tile=2"},
-      {forward, "c_in_chunk=32,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=0,x_tile=6,y_tile=1"},
-      {dilated, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=12,y_tile=1"},
-      {dilated, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=0,x_tile=7,y_tile=2"},
-      {grouped, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=7,y_tile=1"},
-      {grouped, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=10,y_tile=2"},
-      {groups_of_8, "c_in_chunk=8,c_vectors=1,lanes=8,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
-      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
-      {blocked_weights, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=1,x_tile=9,y_tile=2"},
-      {wide, "c_in_chunk=3,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=7,y_tile=1"},
-      {wide, "c_in_chunk=3,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=2"},
-      {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
-      {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"},
-      {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=1,x_tile=8,y_tile=1"},
+      {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {forward, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=2,skip_padding_rows=0,stage=1,store_rows=1,x_tile=4,y_tile=2"},
+      {forward, "c_in_chunk=32,c_vectors=1,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=0,store_rows=0,x_tile=6,y_tile=1"},
+      {dilated, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=1,x_tile=12,y_tile=1"},
+      {dilated, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=7,y_tile=2"},
+      {grouped, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=1,x_tile=7,y_tile=1"},
+      {grouped, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=1,store_rows=0,x_tile=10,y_tile=2"},
+      {groups_of_8, "c_in_chunk=8,c_vectors=1,lanes=8,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,skip_padding_rows=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
+      {blocked_weights, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=0,parallel=1,skip_padding_rows=0,stage=0,store_rows=1,x_tile=9,y_tile=2"},
+      {wide, "c_in_chunk=3,c_vectors=2,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=1,x_tile=7,y_tile=1"},
+      {wide, "c_in_chunk=3,c_vectors=1,lanes=16,pack_weights=0,parallel=2,skip_padding_rows=0,stage=0,store_rows=1,x_tile=8,y_tile=2"},
+      {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=4,y_tile=2"},
+      {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=0,store_rows=1,x_tile=8,y_tile=1"},
   };
   if (!check_requests("cpu_channel_blocked", requests, 7)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+}
+
+// cpu_channel_blocked with the kernel rows that fall in zero padding left out of the
+// sum (skip_padding_rows=1, a predicate on the reduction that Halide turns into a
+// trimmed ky loop), against the reference and against every kernel row summed: padding
+// above only, below only, an image shorter than the kernel (some output rows keep one
+// kernel row), dilation, a vertical stride, two images, groups and bias, through
+// chunked sums (rfactor), row tiles of two, every parallel mode, a staged copy and
+// oihw16o weights. The other padding modes read image values there: only 0 allowed.
+TEST(ScheduleTemplates, ChannelBlockedSkippedPaddingRowsMatchTheReference) {
+  ConvSpec top_only = square_conv(32, 32, 7, 7, 3, 1, 1);
+  top_only.pad_bottom = 0;
+  top_only.has_bias = true;
+  ConvSpec bottom_only = square_conv(32, 48, 9, 8, 3, 1, 1);
+  bottom_only.pad_top = 0;
+  bottom_only.n = 2;
+  ConvSpec short_image = square_conv(32, 32, 3, 10, 5, 1, 2);
+  ConvSpec dilated = square_conv(32, 32, 13, 13, 3, 1, 4);
+  dilated.dilation_h = dilated.dilation_w = 4;
+  ConvSpec strided = square_conv(16, 32, 11, 12, 3, 2, 1);
+  strided.groups = 2;
+  strided.has_bias = true;
+  ConvSpec blocked_weights = square_conv(48, 32, 7, 9, 3, 1, 1);
+  blocked_weights.weight_layout = WeightLayout::kOIHW16o;
+  const std::vector<std::pair<ConvSpec, std::string>> configurations = {
+      {top_only, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
+      {top_only, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"},
+      {bottom_only, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=0,x_tile=8,y_tile=2"},
+      {bottom_only, "c_in_chunk=32,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
+      {short_image, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=10,y_tile=1"},
+      {short_image, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=5,y_tile=2"},
+      {dilated, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
+      {strided, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=6,y_tile=2"},
+      {blocked_weights, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=1,x_tile=9,y_tile=1"},
+  };
+  std::vector<std::pair<ConvSpec, std::string>> requests;
+  for (const auto& [s, knobs] : configurations) {
+    ASSERT_TRUE(has_zero_padding_rows(s)) << s.h_in << " rows";
+    for (const char* skip : {"0", "1"}) {
+      std::string params = knobs;
+      params.insert(params.find("stage="), std::string("skip_padding_rows=") + skip + ",");
+      requests.emplace_back(s, params);
+    }
+  }
+  if (!check_requests("cpu_channel_blocked", requests, 17)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+
+  ConvSpec reflect = top_only;
+  reflect.padding_mode = PaddingMode::kReflect;
+  EXPECT_FALSE(has_zero_padding_rows(reflect));
+  auto refused = Runtime::global().get_kernel(
+      reflect, "host",
+      ScheduleRequest{"cpu_channel_blocked", "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,"
+                                             "skip_padding_rows=1,stage=0,store_rows=0,x_tile=7,y_tile=1"});
+  EXPECT_FALSE(refused.ok());
 }
 
 // Strided 1x1 kernels: cpu_channel_blocked's staged copy of the positions read
@@ -559,14 +614,14 @@ TEST(ScheduleTemplates, StridedPointwiseStagingMatchesTheReference) {
   unequal.weight_layout = WeightLayout::kOIHW16o;
   ConvSpec narrow = square_conv(16, 32, 7, 6, 1, 2, 0);  // 4 x 3 outputs
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
-      {projection, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=5,y_tile=2"},
-      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=1,store_rows=0,x_tile=7,y_tile=1"},
-      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=0,x_tile=5,y_tile=2"},
-      {padded, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=1,store_rows=1,x_tile=4,y_tile=2"},
-      {padded, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=8,y_tile=1"},
-      {unequal, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=1,x_tile=10,y_tile=2"},
-      {unequal, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=0,x_tile=5,y_tile=1"},
-      {narrow, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=0,x_tile=3,y_tile=2"},
+      {projection, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=1,x_tile=5,y_tile=2"},
+      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=1,store_rows=0,x_tile=7,y_tile=1"},
+      {projection, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=5,y_tile=2"},
+      {padded, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=1,store_rows=1,x_tile=4,y_tile=2"},
+      {padded, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=0,x_tile=8,y_tile=1"},
+      {unequal, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=0,parallel=0,skip_padding_rows=0,stage=1,store_rows=1,x_tile=10,y_tile=2"},
+      {unequal, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=2,skip_padding_rows=0,stage=1,store_rows=0,x_tile=5,y_tile=1"},
+      {narrow, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=3,y_tile=2"},
   };
   if (!check_requests("cpu_channel_blocked", requests, 11)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
   std::vector<std::pair<ConvSpec, std::string>> pointwise;
