@@ -15,14 +15,14 @@ bool cpu_has_sapphire_rapids_vector_isa() {
   return avx512_fp16 && avx_vnni;
 }
 
+Halide::Target without_features_this_cpu_lacks(Halide::Target target) {
+  static const bool sapphire_rapids = cpu_has_sapphire_rapids_vector_isa();
+  if (!sapphire_rapids) target = target.without_feature(Halide::Target::AVX512_SapphireRapids);
+  return target;
+}
+
 const Halide::Target& host_cpu_target() {
-  static const Halide::Target target = [] {
-    Halide::Target host = Halide::get_host_target();
-    if (host.has_feature(Halide::Target::AVX512_SapphireRapids) && !cpu_has_sapphire_rapids_vector_isa()) {
-      host = host.without_feature(Halide::Target::AVX512_SapphireRapids);
-    }
-    return host;
-  }();
+  static const Halide::Target target = without_features_this_cpu_lacks(Halide::get_host_target());
   return target;
 }
 

@@ -12,9 +12,13 @@
 
 namespace convjit {
 
-// Halide::get_host_target() without the features this CPU lacks instructions for
-// (only avx512_sapphirerapids so far: kept when the CPU has AVX512-FP16 and AVX-VNNI).
-// Thread-safe; detects once per process.
+// `target` without the feature sets this CPU lacks instructions for (only
+// avx512_sapphirerapids so far: kept when the CPU has AVX512-FP16 and AVX-VNNI): for
+// targets that start from Halide's host detection ("host", "host-cuda", ...).
+Halide::Target without_features_this_cpu_lacks(Halide::Target target);
+
+// Halide::get_host_target() through without_features_this_cpu_lacks. Thread-safe;
+// detects once per process.
 const Halide::Target& host_cpu_target();
 
 // Whether this CPU executes everything avx512_sapphirerapids lets LLVM emit that

@@ -33,12 +33,9 @@ StatusOr<Halide::Target> resolve_target(const std::string& text) {
                                     "': not a Halide target string (e.g. host, host-cuda, x86-64-linux-avx2-fma)");
   }
   // Halide reads "host-cuda..." as the host CPU plus the features that follow; the
-  // host CPU's part is host_cpu_target()'s, not Halide's detection (host_target.h).
+  // host CPU's part loses what this CPU cannot execute (host_target.h).
   Halide::Target target(text);
-  const bool host = text == "host" || text.rfind("host-", 0) == 0;
-  if (host && !host_cpu_target().has_feature(Halide::Target::AVX512_SapphireRapids)) {
-    target = target.without_feature(Halide::Target::AVX512_SapphireRapids);
-  }
+  if (text == "host" || text.rfind("host-", 0) == 0) target = without_features_this_cpu_lacks(target);
   if (target.arch != Halide::Target::X86) {
     return Status::unsupported("target '" + text + "': only x86 hosts are supported so far");
   }
