@@ -40,6 +40,9 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         {"column_phases", has_column_phase_form(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
          "with a horizontal stride: 0 = the staged rows are read at the stride, 1 = staged split into "
          "stride_w column phases, so that every tap loads a dense run"},
+        {"phase_rows", phase_rows_choices(a),
+         "with column phases and padding: 0 = the phases read the input through the boundary condition, "
+         "1 = each row is first copied padded (dense vectors) and split from the copy"},
     };
   }
 
@@ -96,7 +99,13 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
             // constant. With two rows per tile, against the rows read at the stride
             // (bench/schedule_ab --warm, 9 rounds, 1 / 2 threads, 2-core AVX-512 Xeon,
             // 2026-11-22): conv3_2/dw 1.07x / 1.14x, conv2_2/dw 1.04x / 1.16x.
-            {"column_phases", phases ? 1 : 0}};
+            {"column_phases", phases ? 1 : 0},
+            // The phases split from a padded copy of each row, where padding is read.
+            // Against the phases read through the boundary condition (bench/schedule_ab
+            // --warm, 5-7 rounds, 2-core AMD EPYC Zen 5, 2026-12-02; 1 / 2 threads):
+            // MobileNetV2 conv2_2/dw 1.29x / 1.25x, conv3_2/dw 1.11x / 1.07x; 1 thread:
+            // 57x57x64 1.31x, 45x45x96 stride 3 1.65x, 224x224x32 1.12x, 28x28x240 5x5 1.06x.
+            {"phase_rows", phase_rows_choices(a).back()}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
@@ -126,7 +135,8 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
       out.fuse(yo, c, strip).fuse(strip, n, task).parallel(task);
       strip_level = task;
     }
-    stage_padded_input(a, out, strip_level, lanes);
+    stage_padded_input(a, out, strip_level, lanes, /*even_without_padding=*/false,
+                       /*phases_from_padded_rows=*/p.get("phase_rows") == 1);
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(y);
     auto update = acc.update();
     update.reorder(x, y, a.r.x, a.r.y, a.r.z, c, n).vectorize(x, lanes).unroll(x).unroll(y);

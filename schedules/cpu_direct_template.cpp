@@ -62,6 +62,9 @@ class CpuDirectTemplate final : public ScheduleTemplate {
         {"column_phases", !transposed_ && has_column_phase_form(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
          "with a horizontal stride: 0 = the input rows are read at the stride, 1 = staged split into "
          "stride_w column phases (at the stage level), so that every tap loads a dense run"},
+        {"phase_rows", transposed_ ? std::vector<int>{0} : phase_rows_choices(a),
+         "with column phases and padding: 0 = the phases read the input through the boundary condition, "
+         "1 = each row is first copied padded (dense vectors) and split from the copy"},
     };
   }
 
@@ -149,7 +152,12 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             // at the stride (bench/schedule_ab --warm, 2-core AVX-512 Xeon, 2026-11-22,
             // 1 / 2 threads): MobileNetV2 conv1 (3 -> 32, 15 rounds) 1.20x / 1.07x,
             // ResNeXt-50 res3a (32 groups, 11 rounds) 1.10x / 1.06x.
-            {"column_phases", !transposed_ && has_column_phase_form(s) && taps <= 5 ? 1 : 0}};
+            {"column_phases", !transposed_ && has_column_phase_form(s) && taps <= 5 ? 1 : 0},
+            // The phases split from a padded copy of each row, where padding is read
+            // (cpu_depthwise has the figures). Here (bench/schedule_ab --warm, 7 rounds,
+            // 2-core AMD EPYC Zen 5, 2026-12-02; 1 / 2 threads): MobileNetV2 conv1 1.07x /
+            // 1.04x, ResNeXt-50 res3a 1.13x / 1.06x.
+            {"phase_rows", transposed_ ? 0 : phase_rows_choices(a).back()}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& p) const override {
@@ -183,7 +191,8 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       Var row_block("row_block");
       out.reorder(xi, ci, yi, xo, yo, co, n).fuse(yo, co, row_block).fuse(row_block, n, task).parallel(task);
     }
-    stage_padded_input(a, out, stage_level, lanes, /*even_without_padding=*/p.get("stage") == 2);
+    stage_padded_input(a, out, stage_level, lanes, /*even_without_padding=*/p.get("stage") == 2,
+                       /*phases_from_padded_rows=*/p.get("phase_rows") == 1);
 
     acc.compute_at(out, xo).vectorize(x, lanes).unroll(x).unroll(c).unroll(y);
     auto update = acc.update();

@@ -118,19 +118,37 @@ void pack_weights_channel_innermost(ConvAlgorithm& a, const Halide::Func& consum
 // The column-phase form's staged rows: each input row the consumer reads, split into
 // stride_w column phases, through the padding. Short rows are unrolled, as in
 // stage_padded_input, so that each vector's border clamp simplifies on its own.
-static void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int lanes) {
+static void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int lanes,
+                                bool from_padded_rows) {
   const ConvSpec& s = a.spec;
   // Past the last column, RoundUp reads through the padding's boundary condition (or,
   // without padding, the clamp lower() adds for a box that outgrows a phase).
   a.column_phases.compute_at(consumer, level).vectorize(a.q, lanes, Halide::TailStrategy::RoundUp).unroll(a.phase);
   const int64_t phase_width = (s.w_in + s.pad_left + s.pad_right + s.stride_w - 1) / s.stride_w;
-  if (phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes) a.column_phases.unroll(a.q);
+  const bool unrolled = phase_width <= int64_t{kMaxUnrolledStagingVectors} * lanes;
+  if (unrolled) a.column_phases.unroll(a.q);
+  if (from_padded_rows && a.reads_padding) {
+    // Each row is first copied padded, in dense vectors, into a buffer of one row
+    // that the phase split then reads while it is in L1. Read straight through the
+    // boundary condition instead, the phase vectors that cross a border load runs
+    // of odd length (a phase's last vector: 18 values for 16 lanes at stride 2) that
+    // LLVM assembles element by element.
+    const Halide::Var x = a.input_extended.args()[0];
+    a.input_extended.compute_at(a.column_phases, a.column_phases.args()[2])
+        .vectorize(x, lanes, Halide::TailStrategy::RoundUp);
+    if (unrolled) a.input_extended.unroll(x);
+  }
+}
+
+std::vector<int> phase_rows_choices(const ConvAlgorithm& a) {
+  if (has_column_phase_form(a.spec) && a.reads_padding) return {0, 1};
+  return {0};
 }
 
 void stage_padded_input(ConvAlgorithm& a, const Halide::Func& consumer, const Halide::Var& level, int vector_width,
-                        bool even_without_padding) {
+                        bool even_without_padding, bool phases_from_padded_rows) {
   if (a.column_phase_form) {
-    stage_column_phases(a, consumer, level, vector_width);
+    stage_column_phases(a, consumer, level, vector_width, phases_from_padded_rows);
     return;
   }
   // Boundary-condition Funcs name their own pure vars; the first is x.

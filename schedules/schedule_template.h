@@ -114,8 +114,14 @@ void pack_weights_channel_innermost(ConvAlgorithm& algorithm, const Halide::Func
 // nothing, unless `even_without_padding`: then it copies the rows the consumer reads,
 // which gathers channel planes whose stride maps them onto few L1 sets into one
 // dense block. In the column-phase form (ConvAlgorithm::column_phases) the hot loop
-// reads the padded rows split by phase: those are staged instead, always.
+// reads the padded rows split by phase: those are staged instead, always, and with
+// `phases_from_padded_rows` (where padding is read) split from a padded copy of each
+// row (dense vectors) instead of read through the boundary condition.
 void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, const Halide::Var& level,
-                        int vector_width, bool even_without_padding = false);
+                        int vector_width, bool even_without_padding = false, bool phases_from_padded_rows = false);
+// The choices of a `phase_rows` knob: where a template's column phases may read
+// padding, 0 = through the boundary condition, 1 = from a padded copy of each row
+// (stage_padded_input); otherwise only 0.
+std::vector<int> phase_rows_choices(const ConvAlgorithm& algorithm);
 
 }  // namespace convjit

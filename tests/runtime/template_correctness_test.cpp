@@ -380,7 +380,7 @@ TEST(ScheduleTemplates, RequestNamingAKnobValueTheSpecDoesNotAllowIsAnError) {
   options.disk.enabled = false;
   Runtime runtime(options);
   const ConvSpec s = square_conv(8, 16, 12, 20, 3, 1, 1);
-  auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,column_phases=0,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2"});
+  auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"cpu_direct", "c_tile=7,column_phases=0,lanes=16,parallel=0,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2,y_tile=1"});
   ASSERT_FALSE(kernel.ok());
   EXPECT_NE(kernel.status().message().find("c_tile=7"), std::string::npos) << kernel.status().message();
   auto unknown = runtime.get_kernel(s, "host", ScheduleRequest{"no_such_template", ""});
@@ -651,25 +651,29 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
   low.padding_mode = PaddingMode::kReplicate;
   ConvSpec transposed = square_deconv(8, 12, 5, 7, 4, 2, 1);  // 10 x 14 outputs
   transposed.has_bias = true;
-  // Column phases: stride 2 with padding (groups of 8), stride 3 without padding
-  // (the staged box clamped at the input's last column), taps in a loop.
+  // Column phases: stride 2 with padding (groups of 8; split both from the input
+  // through its boundary condition and from a padded copy of each row, phase_rows 0
+  // and 1), stride 3 without padding (the staged box clamped at the input's last
+  // column), taps in a loop.
   ConvSpec stride3 = square_conv(5, 12, 9, 32, 3, 3, 0);  // 3 x 10 outputs
   stride3.stride_h = 2;  // 4 x 10
   const std::vector<std::tuple<ConvSpec, const char*, std::string>> requests = {
-      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=1,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
-      {eight_per_group, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
-      {stride3, "cpu_direct", "c_tile=6,column_phases=1,lanes=8,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
-      {stride3, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=1,reduction=1,stage=2,unroll_kx=0,x_vectors=2,y_tile=1"},
-      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=1,y_tile=3"},
-      {four_per_group, "cpu_direct", "c_tile=6,column_phases=0,lanes=8,parallel=1,reduction=0,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
-      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
-      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=0,reduction=1,stage=1,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {eight_per_group, "cpu_direct", "c_tile=3,column_phases=0,lanes=4,parallel=1,reduction=0,stage=2,unroll_kx=0,x_vectors=3,y_tile=3"},
-      {low, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {low, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
-      {transposed, "cpu_transposed", "c_tile=4,column_phases=0,lanes=8,parallel=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
-      {transposed, "cpu_transposed", "c_tile=6,column_phases=0,lanes=4,parallel=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=1,lanes=8,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=1,lanes=8,parallel=1,phase_rows=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=0,phase_rows=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      {eight_per_group, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=0,phase_rows=1,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      {stride3, "cpu_direct", "c_tile=6,column_phases=1,lanes=8,parallel=0,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {stride3, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=1,phase_rows=0,reduction=1,stage=2,unroll_kx=0,x_vectors=2,y_tile=1"},
+      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,phase_rows=0,reduction=1,stage=1,unroll_kx=0,x_vectors=1,y_tile=3"},
+      {four_per_group, "cpu_direct", "c_tile=6,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=0,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=0,phase_rows=0,reduction=1,stage=1,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {eight_per_group, "cpu_direct", "c_tile=3,column_phases=0,lanes=4,parallel=1,phase_rows=0,reduction=0,stage=2,unroll_kx=0,x_vectors=3,y_tile=3"},
+      {low, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=0,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {low, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
+      {transposed, "cpu_transposed", "c_tile=4,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {transposed, "cpu_transposed", "c_tile=6,column_phases=0,lanes=4,parallel=0,phase_rows=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
   };
   for (const auto& [s, name, params] : requests) {
     if (!check_on_random_values(s, {name, params}, 10, 1e-4)) {
@@ -700,7 +704,8 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   // Rows staged in column phases (column_phases=1): strides 2 and 3 (stride 3 with a
   // dilation and reflected padding), a multiplier, taps left in a loop (each tap's
   // phase computed at run time), no padding (the copy's last vector shifts inwards),
-  // and phase rows wider than 8 vectors (a loop).
+  // and phase rows wider than 8 vectors (a loop); with padding, each both through the
+  // boundary condition and from a padded copy of each row (phase_rows 0 and 1).
   ConvSpec phased = ConvSpec::depthwise(2, 3, 12, 40, 2, 3, 3);
   phased.stride_h = 2;
   phased.stride_w = 3;
@@ -713,23 +718,28 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   wide_phases.stride_h = wide_phases.stride_w = 2;
   wide_phases.pad_top = wide_phases.pad_bottom = wide_phases.pad_left = wide_phases.pad_right = 1;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
-      {multiplied, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {multiplied, "column_phases=0,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
-      {dilated, "column_phases=0,lanes=16,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
-      {dilated, "column_phases=0,lanes=4,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
-      {dilated, "column_phases=0,lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=32"},  // one strip
-      {low, "column_phases=0,lanes=16,parallel=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {wide, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
-      {wide, "column_phases=0,lanes=4,parallel=1,row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=8"},
-      {strided, "column_phases=0,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {strided, "column_phases=0,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
-      {strided, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {strided, "column_phases=1,lanes=8,parallel=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
-      {phased, "column_phases=1,lanes=8,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
-      {phased, "column_phases=1,lanes=4,parallel=1,row_tile=1,unroll_kernel=0,x_vectors=3,y_tile=2"},
-      {unpadded, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=2"},
-      {unpadded, "column_phases=1,lanes=4,parallel=1,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=8"},
-      {wide_phases, "column_phases=1,lanes=16,parallel=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      {multiplied, "column_phases=0,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {multiplied, "column_phases=0,lanes=8,parallel=1,phase_rows=0,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {dilated, "column_phases=0,lanes=16,parallel=1,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=16"},
+      {dilated, "column_phases=0,lanes=4,parallel=0,phase_rows=0,row_tile=4,unroll_kernel=1,x_vectors=3,y_tile=2"},
+      {dilated, "column_phases=0,lanes=8,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=32"},  // one strip
+      {low, "column_phases=0,lanes=16,parallel=0,phase_rows=0,row_tile=4,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {wide, "column_phases=0,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      {wide, "column_phases=0,lanes=4,parallel=1,phase_rows=0,row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=8"},
+      {strided, "column_phases=0,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "column_phases=0,lanes=8,parallel=1,phase_rows=0,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {strided, "column_phases=1,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "column_phases=1,lanes=16,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {strided, "column_phases=1,lanes=8,parallel=1,phase_rows=0,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {strided, "column_phases=1,lanes=8,parallel=1,phase_rows=1,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
+      {phased, "column_phases=1,lanes=8,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {phased, "column_phases=1,lanes=8,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
+      {phased, "column_phases=1,lanes=4,parallel=1,phase_rows=0,row_tile=1,unroll_kernel=0,x_vectors=3,y_tile=2"},
+      {phased, "column_phases=1,lanes=4,parallel=1,phase_rows=1,row_tile=1,unroll_kernel=0,x_vectors=3,y_tile=2"},
+      {unpadded, "column_phases=1,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=2"},
+      {unpadded, "column_phases=1,lanes=4,parallel=1,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=8"},
+      {wide_phases, "column_phases=1,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      {wide_phases, "column_phases=1,lanes=16,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
   };
   for (const auto& request : requests) ASSERT_TRUE(validate(request.first).ok()) << validate(request.first).message();
   if (!check_requests("cpu_depthwise", requests, 13)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
