@@ -52,6 +52,20 @@ void pin_shape(Dims&& dim_of, const int64_t* shape, int rank) {
 // The input extended by the padding mode over x (width) and y (height) only.
 Func extend_input(const ImageParam& input, const ConvSpec& s) {
   const Region bounds = {{0, static_cast<int>(s.w_in)}, {0, static_cast<int>(s.h_in)}};
+  if (s.w_in == 2 && (s.padding_mode == PaddingMode::kReflect || s.padding_mode == PaddingMode::kCircular)) {
+    // Two columns: both modes read column x & 1 (reflect excluding the edge repeats
+    // with period 2 * (w_in - 1) = 2). Halide 14's boundary conditions, vectorized
+    // along x from column 0 (no left padding) in vectors of 4 or more, crash its
+    // compiler with a division by zero (SIGFPE; found by a seeded random-spec run of
+    // the default kernels, 2026-12-02); this form compiles.
+    const Region rows_only = {{Expr(), Expr()}, {0, static_cast<int>(s.h_in)}};
+    Func rows = s.padding_mode == PaddingMode::kReflect ? Halide::BoundaryConditions::mirror_interior(input, rows_only)
+                                                        : Halide::BoundaryConditions::repeat_image(input, rows_only);
+    Func two_columns("input_extended");
+    Halide::Var x("x"), y("y"), c("c"), n("n");
+    two_columns(x, y, c, n) = rows(x & 1, y, c, n);
+    return two_columns;
+  }
   switch (s.padding_mode) {
     case PaddingMode::kZeros:
       return Halide::BoundaryConditions::constant_exterior(input, Halide::cast(input.type(), 0), bounds);

@@ -37,7 +37,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
         {"row_tile", {1, 2, 4}, "output rows per register tile (clamped to y_tile): an input row "
          "loaded once serves every output row of the tile whose window covers it"},
-        {"column_phases", has_column_phase_form(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
+        {"column_phases", column_phases_choices(a),
          "with a horizontal stride: 0 = the staged rows are read at the stride, 1 = staged split into "
          "stride_w column phases, so that every tap loads a dense run"},
         {"phase_rows", phase_rows_choices(a),
@@ -76,7 +76,8 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
       }
     }
     const bool unroll_kernel = s.kh * s.kw <= 25;
-    const bool phases = has_column_phase_form(s) && unroll_kernel;
+    const std::vector<int> phase_choices = column_phases_choices(a);
+    const bool phases = phase_choices.size() == 1 ? phase_choices[0] == 1 : unroll_kernel;
     return {{"lanes", lanes},
             {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
             {"y_tile", y_tile},

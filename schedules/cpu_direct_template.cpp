@@ -53,13 +53,17 @@ class CpuDirectTemplate final : public ScheduleTemplate {
         {"c_tile", c_tiles, "output channels per register tile"},
         {"unroll_kx", {0, 1}, "unroll the kernel-width (or transposed tap) loop"},
         {"parallel", {0, 1}, "tasks: 0 = output rows, 1 = rows x channel blocks"},
-        {"stage", a.reads_padding ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 2},
+        // No plain row copy (2) where the copy would be read at a horizontal stride
+        // (no column phases): Halide 14 miscompiles such loads (column_phases_choices).
+        {"stage", a.reads_padding ? std::vector<int>{0, 1, 2}
+                  : s.stride_w > 1 && !has_column_phase_form(s) ? std::vector<int>{0}
+                                                                 : std::vector<int>{0, 2},
          "padded input staged per 0 = task, 1 = channel block; 2 = the task's rows copied even "
          "without padding"},
         {"reduction", {0, 1}, "innermost reduction loop: 0 = kx, 1 = input channel"},
         {"y_tile", {1, 2, 3, 4}, "output rows per register tile (clamped to the height): each broadcast "
          "weight feeds all of them"},
-        {"column_phases", !transposed_ && has_column_phase_form(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
+        {"column_phases", transposed_ ? std::vector<int>{0} : column_phases_choices(a),
          "with a horizontal stride: 0 = the input rows are read at the stride, 1 = staged split into "
          "stride_w column phases (at the stage level), so that every tap loads a dense run"},
         {"phase_rows", transposed_ ? std::vector<int>{0} : phase_rows_choices(a),
@@ -152,7 +156,10 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             // at the stride (bench/schedule_ab --warm, 2-core AVX-512 Xeon, 2026-11-22,
             // 1 / 2 threads): MobileNetV2 conv1 (3 -> 32, 15 rounds) 1.20x / 1.07x,
             // ResNeXt-50 res3a (32 groups, 11 rounds) 1.10x / 1.06x.
-            {"column_phases", !transposed_ && has_column_phase_form(s) && taps <= 5 ? 1 : 0},
+            // At strides of 3 or more the phases are the only choice (column_phases_choices).
+            {"column_phases", transposed_ ? 0
+                              : column_phases_choices(a).size() == 1 ? column_phases_choices(a)[0]
+                                                                     : (taps <= 5 ? 1 : 0)},
             // The phases split from a padded copy of each row, where padding is read
             // (cpu_depthwise has the figures). Here (bench/schedule_ab --warm, 7 rounds,
             // 2-core AMD EPYC Zen 5, 2026-12-02; 1 / 2 threads): MobileNetV2 conv1 1.07x /

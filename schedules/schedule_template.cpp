@@ -140,6 +140,12 @@ static void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, 
   }
 }
 
+std::vector<int> column_phases_choices(const ConvAlgorithm& a) {
+  if (!has_column_phase_form(a.spec)) return {0};
+  if (a.spec.stride_w >= 3) return {1};
+  return {0, 1};
+}
+
 std::vector<int> phase_rows_choices(const ConvAlgorithm& a) {
   if (has_column_phase_form(a.spec) && a.reads_padding) return {0, 1};
   return {0};
