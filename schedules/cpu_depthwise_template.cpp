@@ -16,6 +16,15 @@ using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
 
+// Unrolled taps read the staged strip at constant offsets; at a horizontal stride of
+// 3 or more without column phases (a kernel one column wide) Halide 14 compiled some
+// of those strided loads into aligned moves at unaligned addresses (SIGSEGV; a
+// random 3x1 stride-3 candidate, 2026-12-02), so the taps stay in a loop there.
+std::vector<int> unroll_kernel_choices(const ConvAlgorithm& a) {
+  if (a.reads_padding && a.spec.stride_w >= 3 && !has_column_phase_form(a.spec)) return {0};
+  return {0, 1};
+}
+
 class CpuDepthwiseTemplate final : public ScheduleTemplate {
  public:
   const char* name() const override { return "cpu_depthwise"; }
@@ -33,7 +42,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         {"lanes", vector_widths_up_to(max_lanes), "vector width along x"},
         {"x_vectors", {1, 2, 3, 4}, "vectors per tile along x (clamped to the width)"},
         {"y_tile", {1, 2, 4, 8, 16, 32, 64, 128}, "output rows per staged input strip (clamped to the height)"},
-        {"unroll_kernel", {0, 1}, "unroll the ky and kx loops"},
+        {"unroll_kernel", unroll_kernel_choices(a), "unroll the ky and kx loops"},
         {"parallel", {0, 1}, "tasks: 0 = channels, 1 = channels x row strips"},
         {"row_tile", {1, 2, 4}, "output rows per register tile (clamped to y_tile): an input row "
          "loaded once serves every output row of the tile whose window covers it"},
@@ -75,7 +84,7 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
         }
       }
     }
-    const bool unroll_kernel = s.kh * s.kw <= 25;
+    const bool unroll_kernel = s.kh * s.kw <= 25 && unroll_kernel_choices(a).back() == 1;
     const std::vector<int> phase_choices = column_phases_choices(a);
     const bool phases = phase_choices.size() == 1 ? phase_choices[0] == 1 : unroll_kernel;
     return {{"lanes", lanes},

@@ -771,7 +771,8 @@ TEST(ScheduleTemplates, TwoColumnInputsWithReflectOrCircularPaddingMatchTheRefer
 // Vector loads of a staged buffer at a horizontal stride, which Halide 14 compiled
 // into aligned moves at unaligned addresses (SIGSEGV) for these specs and tiles,
 // found by random points of the spaces: a 3x3 depthwise layer at stride 3 (now
-// always in column phases) and a 1x1 grouped layer at stride 2 (no plain row copy).
+// always in column phases), a 3x1 one (taps in a loop) and a 1x1 grouped layer at
+// stride 2 (no plain row copy).
 // Every row tiling the space offers for the first, every staging for the second.
 TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSpaces) {
   ConvSpec depthwise = ConvSpec::depthwise(2, 21, 17, 18, 1, 3, 3);
@@ -796,6 +797,24 @@ TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSp
       EXPECT_TRUE(check_on_random_values(depthwise, {"cpu_depthwise", params}, 5, 1e-4));
     }
   }
+  // A 3x1 depthwise kernel at stride 3 with padding: no column phases, so its taps
+  // stay in a loop.
+  ConvSpec one_column = ConvSpec::depthwise(1, 17, 6, 30, 1, 3, 1);
+  one_column.stride_w = 3;
+  one_column.dilation_w = 2;
+  one_column.pad_top = one_column.pad_bottom = 2;
+  ASSERT_TRUE(validate(one_column).ok()) << validate(one_column).message();
+  auto one_column_spaces = schedule_spaces(one_column, "host");
+  ASSERT_TRUE(one_column_spaces.ok()) << one_column_spaces.status().message();
+  for (const ScheduleSpace& space : *one_column_spaces) {
+    if (space.template_name != "cpu_depthwise") continue;
+    for (const ScheduleKnob& knob : space.knobs) {
+      if (knob.name == "unroll_kernel") EXPECT_EQ(knob.choices, std::vector<int>{0});
+    }
+  }
+  EXPECT_TRUE(check_on_random_values(
+      one_column, {"cpu_depthwise", "column_phases=0,lanes=4,parallel=1,phase_rows=0,row_tile=1,unroll_kernel=0,x_vectors=1,y_tile=1"},
+      7, 1e-4));
   ConvSpec grouped = square_conv(20, 20, 35, 50, 1, 2, 0);
   grouped.groups = 20;
   grouped.stride_h = 3;
