@@ -138,6 +138,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       if (t <= wanted_c_tile) c_tile = t;
     }
     const int64_t taps = taps_x(a);
+    const std::vector<int> phase_choices = column_phases_choices(a);
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
             {"c_tile", c_tile},
@@ -157,9 +158,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             // 1 / 2 threads): MobileNetV2 conv1 (3 -> 32, 15 rounds) 1.20x / 1.07x,
             // ResNeXt-50 res3a (32 groups, 11 rounds) 1.10x / 1.06x.
             // At strides of 3 or more the phases are the only choice (column_phases_choices).
-            {"column_phases", transposed_ ? 0
-                              : column_phases_choices(a).size() == 1 ? column_phases_choices(a)[0]
-                                                                     : (taps <= 5 ? 1 : 0)},
+            {"column_phases", transposed_ ? 0 : phase_choices.size() == 1 ? phase_choices[0] : (taps <= 5 ? 1 : 0)},
             // The phases split from a padded copy of each row, where padding is read
             // (cpu_depthwise has the figures). Here (bench/schedule_ab --warm, 7 rounds,
             // 2-core AMD EPYC Zen 5, 2026-12-02; 1 / 2 threads): MobileNetV2 conv1 1.07x /

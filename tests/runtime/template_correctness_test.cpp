@@ -216,6 +216,22 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsAndOutputsWithStride
   }
 }
 
+// The choices of `knob` in `template_name`'s space for (spec, host), or nothing when
+// the space lists no such template or knob.
+std::optional<std::vector<int>> knob_choices(const ConvSpec& s, const std::string& template_name,
+                                             const std::string& knob) {
+  auto spaces = schedule_spaces(s, "host");
+  EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+  if (!spaces.ok()) return std::nullopt;
+  for (const ScheduleSpace& space : *spaces) {
+    if (space.template_name != template_name) continue;
+    for (const ScheduleKnob& k : space.knobs) {
+      if (k.name == knob) return k.choices;
+    }
+  }
+  return std::nullopt;
+}
+
 // Compiles `request` for `s`, runs it on (src, wei, bias) and expects `expected`
 // within `tolerance`. Returns false, checking nothing, when this CPU's float vectors
 // are not 16 wide (the params name lanes=16): the caller skips.
@@ -479,14 +495,7 @@ TEST(ScheduleTemplates, ChannelBlockedParallelModesAndTransposedPhaseAxesMatchTh
     const std::string label = request.template_name + "(" + request.params + ")";
     if (request.template_name == "cpu_channel_blocked" || request.params.find("vector_axis=1") != std::string::npos) {
       // Both need 16 output channels per vector: skip where the CPU's vectors are wider.
-      auto spaces = schedule_spaces(s, "host");
-      ASSERT_TRUE(spaces.ok());
-      bool lanes16 = false;
-      for (const ScheduleSpace& space : *spaces) {
-        for (const ScheduleKnob& k : space.knobs)
-          if (space.template_name == "cpu_channel_blocked" && k.name == "lanes") lanes16 = k.choices == std::vector<int>{16};
-      }
-      if (!lanes16) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+      if (knob_choices(s, "cpu_channel_blocked", "lanes") != std::vector<int>{16}) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
     }
     auto kernel = runtime.get_kernel(s, "host", request);
     ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
@@ -783,12 +792,8 @@ TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSp
   depthwise.pad_right = -1;
   depthwise.has_bias = true;
   ASSERT_TRUE(validate(depthwise).ok()) << validate(depthwise).message();
-  auto depthwise_spaces = schedule_spaces(depthwise, "host");
-  ASSERT_TRUE(depthwise_spaces.ok()) << depthwise_spaces.status().message();
-  for (const ScheduleSpace& space : *depthwise_spaces) {
-    for (const ScheduleKnob& knob : space.knobs) {
-      if (knob.name == "column_phases") EXPECT_EQ(knob.choices, std::vector<int>{1}) << space.template_name;
-    }
+  for (const char* name : {"cpu_depthwise", "cpu_direct"}) {
+    EXPECT_EQ(knob_choices(depthwise, name, "column_phases"), std::vector<int>{1}) << name;
   }
   for (const char* tiles : {"row_tile=1,unroll_kernel=1,x_vectors=1,y_tile=1", "row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=2",
                             "row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=1"}) {
@@ -804,28 +809,14 @@ TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSp
   one_column.dilation_w = 2;
   one_column.pad_top = one_column.pad_bottom = 2;
   ASSERT_TRUE(validate(one_column).ok()) << validate(one_column).message();
-  auto one_column_spaces = schedule_spaces(one_column, "host");
-  ASSERT_TRUE(one_column_spaces.ok()) << one_column_spaces.status().message();
-  for (const ScheduleSpace& space : *one_column_spaces) {
-    if (space.template_name != "cpu_depthwise") continue;
-    for (const ScheduleKnob& knob : space.knobs) {
-      if (knob.name == "unroll_kernel") EXPECT_EQ(knob.choices, std::vector<int>{0});
-    }
-  }
+  EXPECT_EQ(knob_choices(one_column, "cpu_depthwise", "unroll_kernel"), std::vector<int>{0});
   EXPECT_TRUE(check_on_random_values(
       one_column, {"cpu_depthwise", "column_phases=0,lanes=4,parallel=1,phase_rows=0,row_tile=1,unroll_kernel=0,x_vectors=1,y_tile=1"},
       7, 1e-4));
   ConvSpec grouped = square_conv(20, 20, 35, 50, 1, 2, 0);
   grouped.groups = 20;
   grouped.stride_h = 3;
-  auto spaces = schedule_spaces(grouped, "host");
-  ASSERT_TRUE(spaces.ok()) << spaces.status().message();
-  for (const ScheduleSpace& space : *spaces) {
-    if (space.template_name != "cpu_direct") continue;
-    for (const ScheduleKnob& knob : space.knobs) {
-      if (knob.name == "stage") EXPECT_EQ(knob.choices, std::vector<int>{0});
-    }
-  }
+  EXPECT_EQ(knob_choices(grouped, "cpu_direct", "stage"), std::vector<int>{0});
   EXPECT_TRUE(check_on_random_values(
       grouped, {"cpu_direct", "c_tile=6,column_phases=0,lanes=4,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=3"},
       6, 1e-4));
