@@ -78,20 +78,34 @@ std::vector<int> x_tile_choices(int64_t w_out) {
 
 // The default tile width of one channel vector: the widest choice that redoes at most
 // 10% of the columns (ShiftInwards overlaps the last tile), or one of 8 or more that
-// divides the row. Transposed layers take only multiples of the stride, so that every
-// tile starts on the same column phase; 0 when there is none.
-int default_x_tile(const ConvSpec& s) {
+// divides the row, of at most `max_columns`. Transposed layers take only multiples of
+// the stride, so that every tile starts on the same column phase; 0 when there is none.
+int default_x_tile(const ConvSpec& s, int max_columns = 14) {
   const int64_t w_out = output_w(s);
   const int stride = s.transposed ? static_cast<int>(s.stride_w) : 1;
   int x_tile = 0;
   for (int t : x_tile_choices(w_out)) {  // choices ascend
-    if (t % stride != 0) continue;
+    if (t % stride != 0 || t > max_columns) continue;
     if (x_tile == 0 || !tiles_redo_over_a_tenth(w_out, t)) x_tile = t;
   }
   for (int t : x_tile_choices(w_out)) {
-    if (t >= 8 && t % stride == 0 && w_out % t == 0) x_tile = t;
+    if (t >= 8 && t <= max_columns && t % stride == 0 && w_out % t == 0) x_tile = t;
   }
   return x_tile;
+}
+
+// AVX2's default register tile (16 vector registers): two channel vectors by 4
+// columns (8 accumulators, two weight vectors for each broadcast input value) where
+// a block of two vectors fits and tiles of 4 redo at most a tenth of the row, else
+// one vector by at most 8 columns. Against the AVX-512 rule on AVX2 (one vector by
+// up to 14 columns: 14 accumulators, the taps' registers spilled; bench/schedule_ab
+// --warm, 2-3 rounds, 1 thread, 2-core AMD EPYC Zen 3, 2026-12-02; ratios to oneDNN
+// in the same rounds): ResNet-50 res2a 3x3 2 x 4 0.96-1.04x, 1 x 7 1.02x, 1 x 14
+// 0.42-0.59x; res3a 1.02x, 0.92x, 0.50-0.69x; res4a (oihw16o, 14 wide) 1.16x, 1.24x,
+// 0.58-0.78x; conv1 7x7 0.85x, 0.76x, 0.70x; DeepLab aspp_rate2 (33 wide) 1.05x, 1 x
+// 11 0.76-0.97x. Two vectors by 6-8 columns (12-16 accumulators) were 0.46-0.65x.
+bool avx2_takes_two_vectors_by_four(const ConvSpec& s, int lanes) {
+  return c_vector_choices(s, lanes).back() == 2 && output_w(s) >= 8 && !tiles_redo_over_a_tenth(output_w(s), 4);
 }
 
 // Chunks of input channels (per group) for c_in_chunk: 0 (no chunks), the sizes from
@@ -251,6 +265,17 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     if (channel_blocked_takes_two_vectors(a.spec, lanes)) {
       c_vectors = 2;
       x_tile = channel_blocked_two_vector_columns(a.spec);
+    } else if (!has_32_vector_registers(target) && !a.spec.transposed && a.spec.kh * a.spec.kw > 1) {
+      // Forward 1x1 layers keep the tiles above (up to 14 accumulators, or 7 x 2
+      // rows): their taps take no registers. On AVX2 (same method and machine as
+      // avx2_takes_two_vectors_by_four, oihw16o weights): 7x7 512 -> 2048 7 x 2 rows
+      // 0.64x, 2 x 4 0.62x; res4a_branch1 (14x14, stride 2) 14 x 1 0.81x, 2 x 4 0.72x.
+      if (avx2_takes_two_vectors_by_four(a.spec, lanes)) {
+        c_vectors = 2;
+        x_tile = 4;
+      } else if (const int narrow = default_x_tile(a.spec, 8); narrow != 0) {
+        x_tile = narrow;
+      }
     }
     const int64_t blocks = a.spec.c_out / (lanes * c_vectors) * a.spec.n;
     // Channel-block tasks each stream the whole input; row-strip tasks (2) each stream
@@ -287,7 +312,12 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // 2-core AVX-512 Xeon, 2026-11-22): 7x7 512 -> 2048 1.14x, 960 -> 320
             // 1.10x, 160 -> 960 1.06x; 14x14 96 -> 576 1.06x; 28x28 512 -> 1024 stride
             // 2 1.11x (2 threads, 9 rounds: 512 -> 2048 1.18x, 960 -> 320 1.02x).
-            {"y_tile", forward_pointwise && output_h(a.spec) >= 2 ? 2 : 1},
+            // On AVX2 only tiles of up to 7 accumulators take the second row (14 in
+            // all): res4a_branch1 (14 columns) took 14 x 1 (see the x tile above).
+            {"y_tile", forward_pointwise && output_h(a.spec) >= 2 &&
+                               (has_32_vector_registers(target) || x_tile * c_vectors <= 7)
+                           ? 2
+                           : 1},
             {"c_vectors", c_vectors},
             {"pack_weights", a.spec.weight_layout == WeightLayout::kOIHW16o ? 0 : 1},
             {"parallel", parallel},

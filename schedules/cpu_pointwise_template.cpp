@@ -100,8 +100,19 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // (28x28 512 -> 1024, stride 2) 1.08x on 1 thread, 1.20x on 2 (before that staging);
   // res5a_branch1 (14x14 1024 -> 2048) 1.31x and 1.37x. With that staging, res4a_branch1
   // took 1.39x and 1.47x (9 rounds).
+  //
+  // On AVX2 (16 registers) cpu_channel_blocked's one-vector tiles of 14 accumulators
+  // take oihw16o weights on images of fewer than 256 positions, as the two-vector
+  // tiles do on AVX-512 (which counts the same positions as small). Against this
+  // template's 12-accumulator tiles (bench/schedule_ab --warm, 3 rounds, 1 thread,
+  // 2-core AMD EPYC Zen 3, 2026-12-02; ratios to oneDNN): 7x7 512 -> 2048 0.64x
+  // against 0.41x, res4a_branch1 (14x14 512 -> 1024, stride 2) 0.81x against 0.66x.
   bool preferred_by_default(const ConvAlgorithm& a, const Halide::Target& target) const override {
     const ConvSpec& s = a.spec;
+    if (!has_32_vector_registers(target) && s.weight_layout == WeightLayout::kOIHW16o &&
+        output_w(s) * output_h(s) < 256) {
+      return false;
+    }
     if (!pads_by_default(s, target)) return true;
     if (s.weight_layout == WeightLayout::kOIHW16o &&
         channel_blocked_takes_two_vectors(s, target.natural_vector_size<float>())) {
@@ -120,7 +131,11 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const bool small_image = pads_by_default(s, target);
     const int64_t positions = w * h;
     const int stage = (small_image && positions < default_tile(target)) || !flat_input_is_input_plane(s) ? 1 : 0;
-    int x_vectors = kDefaultVectors, rows = static_cast<int>(h);
+    // Register tiles of 24 accumulators on AVX-512 (4 or 3 vectors of positions), of
+    // 12 on AVX2 (2 or 3): see c_tile below.
+    const bool wide_file = has_32_vector_registers(target);
+    const int first_vectors = wide_file ? kDefaultVectors : 2;
+    int x_vectors = first_vectors, rows = static_cast<int>(h);
     if (!small_image) {
       // Rows per task: the least work redone by overlapping tiles and row blocks,
       // among blocks whose input fits in 128 KiB so that it stays in cache while
@@ -129,7 +144,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       // 1.82. Ties go to 4 vectors, then to more rows.
       const int64_t row_bytes = w * (s.c_in / s.groups) * 4;
       double best = 1e9;
-      for (int v : {kDefaultVectors, 3}) {
+      for (int v : {first_vectors, 3}) {
         const int64_t tile = int64_t{lanes} * v;
         for (int64_t r = 1; r <= h; ++r) {
           if (r * w < tile) continue;
@@ -182,8 +197,12 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // 1.07x, res2a_branch2c (64 -> 256) 1.06x, res2b_branch2a (256 -> 64) 1.11x. The
     // panel stays in the tuner's space.
     // 24 accumulators (6 x 4 vectors, or 8 x 3) leave 8 registers for the input
-    // vectors and a broadcast weight; 8 x 4 spilled.
-    int c_tile = x_vectors == kDefaultVectors ? 6 : 8;
+    // vectors and a broadcast weight; 8 x 4 spilled. AVX2's 16 registers take 12 (6 x
+    // 2, or 4 x 3): against the AVX-512 tiles on AVX2 (6 x 4: 24 accumulators spilled)
+    // on ResNet-50 res2a_branch2a (56x56 64 -> 64; bench/schedule_ab --warm, 3 rounds,
+    // 1 thread, 2-core AMD EPYC Zen 3, 2026-12-02): 6 x 2 0.39 ms, 4 x 3 0.40, 6 x 4
+    // 0.83-0.86, 4 x 4 0.92; oneDNN 0.31. Tiles of 6 or 8 accumulators were 0.48-0.67.
+    int c_tile = wide_file ? (x_vectors == kDefaultVectors ? 6 : 8) : (x_vectors == 2 ? 6 : 4);
     // Where tiles of 6 channels redo more than a tenth of a block's (the last tile
     // shifts inwards) and 4 divide it, tiles of 4 (16 accumulators). Against 6
     // (bench/schedule_ab --warm, 1 thread, 2-core AVX-512 Xeon, 2026-11-22):

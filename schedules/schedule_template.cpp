@@ -85,6 +85,10 @@ int clamp_pow2(int wanted, int64_t limit) {
   return std::max(1, std::min(wanted, floor_pow2(std::max<int64_t>(limit, 1))));
 }
 
+bool has_32_vector_registers(const Halide::Target& target) {
+  return target.has_feature(Halide::Target::AVX512);
+}
+
 std::vector<int> vector_widths_up_to(int limit) {
   std::vector<int> widths;
   for (int w = 4; w <= limit; w *= 2) widths.push_back(w);

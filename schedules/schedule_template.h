@@ -95,6 +95,9 @@ bool tiles_redo_over_a_tenth(int64_t extent, int64_t tile);
 int clamp_pow2(int wanted, int64_t limit);
 // Powers of two from 4 up to `limit` (at least {limit} when limit < 4).
 std::vector<int> vector_widths_up_to(int limit);
+// Whether an x86 target has AVX-512's 32 vector registers; without it (AVX2) there
+// are 16, and register tiles sized for 32 spill: the defaults take smaller ones.
+bool has_32_vector_registers(const Halide::Target& target);
 
 }  // namespace convjit
 
