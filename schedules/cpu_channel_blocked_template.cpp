@@ -140,10 +140,15 @@ std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
 // 1.02x, 1.02x. Not on transposed layers of one channel vector (3x3 stride 2
 // 64 -> 32: chunks of 8-32 0.92-0.95x) or on groups of 4 or 8 channels (ResNeXt res3a
 // 0.93x, 0.94x): 0 there.
+//
+// On AVX2 (8 lanes) transposed layers take the L1-sized chunks too (same method, 3
+// rounds, 1 thread, 2-core AMD EPYC Zen 3, 32 KiB L1d, 2026-12-02; ratios to oneDNN):
+// DCGAN 4x4 stride 2 256 -> 128 (128 KiB of a block's weights) by 16 1.50x, by 64
+// 1.12x, none 0.63x; 128 -> 64 by 32 1.64x, none 1.59x.
 int default_c_in_chunk(const ConvSpec& s, int block, int natural_lanes) {
   const int64_t per_group = s.c_in / s.groups;
   const int64_t weight_bytes = s.kh * s.kw * block * 4;
-  if (!s.transposed && per_group * weight_bytes > (int64_t{32} << 10)) {
+  if ((!s.transposed || natural_lanes < 16) && per_group * weight_bytes > (int64_t{32} << 10)) {
     const int64_t window_bytes = s.kh * (s.w_in + s.pad_left + s.pad_right) * 4;
     const std::vector<int> choices = c_in_chunk_choices(s);
     int chunk = choices[1];  // the smallest, where none fits
@@ -265,7 +270,9 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
     if (channel_blocked_takes_two_vectors(a.spec, lanes)) {
       c_vectors = 2;
       x_tile = channel_blocked_two_vector_columns(a.spec);
-    } else if (!has_32_vector_registers(target) && !a.spec.transposed && a.spec.kh * a.spec.kw > 1) {
+    } else if (!has_32_vector_registers(target) && a.spec.transposed) {
+      if (const int narrow = default_x_tile(a.spec, 8); narrow != 0) x_tile = narrow;
+    } else if (!has_32_vector_registers(target) && a.spec.kh * a.spec.kw > 1) {
       // Forward 1x1 layers keep the tiles above (up to 14 accumulators, or 7 x 2
       // rows): their taps take no registers. On AVX2 (same method and machine as
       // avx2_takes_two_vectors_by_four, oihw16o weights): 7x7 512 -> 2048 7 x 2 rows
@@ -523,11 +530,19 @@ bool channel_blocked_takes_transposed(const ConvSpec& spec, int lanes) {
   if (!spec.transposed) return false;
   if (channel_blocked_takes_two_vectors(spec, lanes)) return true;
   // One channel vector by default_x_tile's columns, with two channel blocks or more
-  // to share the cores, on AVX-512 only: on AVX2 (8 lanes) it lost to
-  // cpu_transposed_phases on 3x3 and 4x4 stride-2 layers (0.77x, 0.87x) and to
-  // cpu_transposed on a 3x3 stride-1 layer (0.87x) (bench/schedule_ab, 3 rounds,
-  // 2026-11-22).
-  if (lanes < 16 || spec.groups != 1 || spec.c_out < 2 * lanes || output_w(spec) % spec.stride_w != 0) return false;
+  // to share the cores.
+  if (spec.groups != 1 || spec.c_out < 2 * lanes || output_w(spec) % spec.stride_w != 0) return false;
+  if (lanes < 16) {
+    // AVX2 (8 lanes), with a stride: tiles of at most 8 columns (defaults()). With
+    // up to 14 columns it lost to cpu_transposed_phases on 3x3 and 4x4 stride-2
+    // layers (0.77x, 0.87x) and to cpu_transposed on a 3x3 stride-1 layer (0.87x)
+    // (bench/schedule_ab, 3 rounds, 2026-11-22). With 8 (bench/schedule_ab --warm, 3
+    // rounds, 1 thread, 2-core AMD EPYC Zen 3, 2026-12-02; ratios to oneDNN): DCGAN
+    // deconv3 (8x8 256 -> 128, 4x4 stride 2, oihw16o) 0.97-1.05x against 0.41x,
+    // deconv4 (16x16 128 -> 64) 1.54x against 1.14x, the decoder's 3x3 stride 2
+    // (28x28 64 -> 32) 1.86x against 1.88x.
+    return spec.stride_w > 1 && default_x_tile(spec, 8) != 0;
+  }
   // Where each phase of the output holds two vectors or more, cpu_transposed_phases
   // loads its input densely along them and stays ahead.
   if (spec.stride_w > 1 && output_w(spec) / spec.stride_w >= 2 * lanes) return false;

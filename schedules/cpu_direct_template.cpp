@@ -91,8 +91,9 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       // A tile within one group shares its input vectors: ResNeXt's 4 channels a
       // group (forward, before the row tiles) took 1.04 ms as 4 channels x 4 vectors
       // against 1.17 as 6 x 2 (bench/schedule_ab, 1.08-1.24x over 5 rounds).
+      // AVX2's 16 vector registers hold 12 accumulators, as below.
       wanted_c_tile = static_cast<int>(cog);
-      x_vectors = std::max(1, std::min<int>(4, 16 / wanted_c_tile));
+      x_vectors = std::max(1, std::min<int>(4, (native_lanes(target) >= 16 ? 16 : 12) / wanted_c_tile));
     } else if (small_groups) {
       // A tile within one group shares its input vectors, and a tile of several rows
       // shares each broadcast weight among them: the group's channels by up to 4 rows

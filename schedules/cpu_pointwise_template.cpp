@@ -132,9 +132,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const int64_t positions = w * h;
     const int stage = (small_image && positions < default_tile(target)) || !flat_input_is_input_plane(s) ? 1 : 0;
     // Register tiles of 24 accumulators on AVX-512 (4 or 3 vectors of positions), of
-    // 12 on AVX2 (2 or 3): see c_tile below.
+    // 12 on AVX2 (3 or 2): see c_tile below.
     const bool wide_file = has_32_vector_registers(target);
-    const int first_vectors = wide_file ? kDefaultVectors : 2;
+    const int first_vectors = wide_file ? kDefaultVectors : 3;
+    const int second_vectors = wide_file ? 3 : 2;
     int x_vectors = first_vectors, rows = static_cast<int>(h);
     if (!small_image) {
       // Rows per task: the least work redone by overlapping tiles and row blocks,
@@ -144,7 +145,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       // 1.82. Ties go to 4 vectors, then to more rows.
       const int64_t row_bytes = w * (s.c_in / s.groups) * 4;
       double best = 1e9;
-      for (int v : {first_vectors, 3}) {
+      for (int v : {first_vectors, second_vectors}) {
         const int64_t tile = int64_t{lanes} * v;
         for (int64_t r = 1; r <= h; ++r) {
           if (r * w < tile) continue;
@@ -186,7 +187,18 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // against channel tiles outer: 256 -> 64 1.41x against 1.13x, 64 -> 64 1.35x against
     // 1.23x, 128 -> 512 1.26x against 0.96x, 32 -> 16 1.52x against 1.34x, 64 -> 256
     // 1.17x against 1.19x; 16 -> 96 0.94x against 1.52x.
-    const bool position_tiles_outer = direct && s.c_in / s.groups >= 32;
+    //
+    // On AVX2 the tiles are narrower (one or two cache lines of each input plane, 16
+    // or 24 positions), and what pays differs (bench/schedule_ab --warm, 3 rounds, 1
+    // thread, 2-core AMD EPYC Zen 3, 32 KiB L1d, 2026-12-02; ratios to oneDNN):
+    // position tiles outer only with 128 input channels or more, and then with the
+    // input panel, whose dense copy keeps the tile's lines from crowding a few L1 sets
+    // (the planes lie 4 sets apart on 56x56): 256 -> 64 0.82x against 0.47x in place;
+    // 256 -> 512 stride 2 0.85x against 0.76-0.78x. Channel tiles outer below that:
+    // 64 -> 256 0.77x against 0.44x, 32 -> 16 0.84x against 0.81x (4 x 3 tiles); 64 ->
+    // 64 0.72x against 0.75-0.77x, a tie.
+    const bool position_tiles_outer = direct && s.c_in / s.groups >= (wide_file ? 32 : 128);
+    const bool pack_input = position_tiles_outer && !wide_file;
     // The position tile's input is read in place by every channel tile, not copied
     // into a dense panel first (pack_input=0). The panel came in together with
     // position tiles outer (5e83204) and was never measured apart from them on the
@@ -202,6 +214,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // on ResNet-50 res2a_branch2a (56x56 64 -> 64; bench/schedule_ab --warm, 3 rounds,
     // 1 thread, 2-core AMD EPYC Zen 3, 2026-12-02): 6 x 2 0.39 ms, 4 x 3 0.40, 6 x 4
     // 0.83-0.86, 4 x 4 0.92; oneDNN 0.31. Tiles of 6 or 8 accumulators were 0.48-0.67.
+    // 4 x 3 first (ties): 32 -> 16 on 112x112 0.84x oneDNN against 0.75x for 6 x 2,
+    // 16 -> 96 0.83x against 0.74-0.80x (channel tiles outer).
     int c_tile = wide_file ? (x_vectors == kDefaultVectors ? 6 : 8) : (x_vectors == 2 ? 6 : 4);
     // Where tiles of 6 channels redo more than a tenth of a block's (the last tile
     // shifts inwards) and 4 divide it, tiles of 4 (16 accumulators). Against 6
@@ -215,7 +229,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
             {"rows", rows},
             {"c_block", static_cast<int>(c_block)},
             {"stage", stage},
-            {"pack_input", 0},
+            {"pack_input", pack_input ? 1 : 0},
             {"direct_output", direct ? 1 : 0},
             {"tile_order", position_tiles_outer ? 1 : 0}};
   }

@@ -351,14 +351,16 @@ TEST(ScheduleTemplates, ExactlyOneApplicableTemplateGivesTheDefault) {
 
 // cpu_channel_blocked takes transposed layers with two channel blocks or more on
 // AVX-512 (channel_blocked_takes_transposed), except where each column phase holds two
-// vectors (cpu_transposed_phases), and not on AVX2, where it measured slower.
+// vectors (cpu_transposed_phases); on AVX2 those with a stride (tiles of up to 8
+// columns), not stride 1, where it measured slower.
 TEST(ScheduleTemplates, TransposedDefaultsFollowTheMeasuredRules) {
   const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
   const std::string avx2 = "x86-64-linux-avx-avx2-f16c-fma-sse41";
   ConvSpec s = square_deconv(64, 32, 28, 28, 3, 2, 1);
   s.output_padding_h = s.output_padding_w = 1;  // 56 columns, 28 per phase
   EXPECT_EQ(default_template(s, avx512), "cpu_channel_blocked");
-  EXPECT_EQ(default_template(s, avx2), "cpu_transposed_phases");
+  EXPECT_EQ(default_template(s, avx2), "cpu_channel_blocked");
+  EXPECT_EQ(default_template(square_deconv(256, 128, 8, 8, 4, 2, 1), avx2), "cpu_channel_blocked");
   ConvSpec one_block = s;
   one_block.c_out = 16;
   EXPECT_EQ(default_template(one_block, avx512), "cpu_transposed_phases");
@@ -367,6 +369,47 @@ TEST(ScheduleTemplates, TransposedDefaultsFollowTheMeasuredRules) {
   const ConvSpec stride1 = square_deconv(48, 48, 28, 28, 3, 1, 1);
   EXPECT_EQ(default_template(stride1, avx512), "cpu_channel_blocked");
   EXPECT_EQ(default_template(stride1, avx2), "cpu_transposed");
+}
+
+// The value of `knob` in parameters written 'k=v,k=v' (1 when absent).
+int param_value(const std::string& params, const std::string& knob) {
+  std::istringstream items(params);
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item.rfind(knob + "=", 0) == 0) return std::stoi(item.substr(knob.size() + 1));
+  }
+  return 1;
+}
+
+// The accumulators of a default register tile (0 for templates without one).
+int default_accumulators(const ScheduleSpace& space) {
+  auto get = [&](const char* knob) { return param_value(space.defaults, knob); };
+  if (space.template_name == "cpu_pointwise") return get("c_tile") * get("x_vectors");
+  if (space.template_name == "cpu_channel_blocked") return get("c_vectors") * get("x_tile") * get("y_tile");
+  if (space.template_name == "cpu_direct" || space.template_name == "cpu_transposed") {
+    return get("c_tile") * get("x_vectors") * get("y_tile");
+  }
+  return 0;
+}
+
+// AVX2 has 16 vector registers: the default tiles leave room for the input vectors
+// and broadcasts beside their sums (12 accumulators; 14 in cpu_channel_blocked's
+// one-vector tiles of 1x1 layers, whose taps take no registers), where tiles sized
+// for AVX-512's 32 spilled (2-3x slower, cpu_pointwise_template.cpp).
+TEST(ScheduleTemplates, Avx2DefaultTilesFitSixteenRegisters) {
+  const std::string avx2 = "x86-64-linux-avx-avx2-f16c-fma-sse41";
+  int checked = 0;
+  for (const LayerCase& c : layer_cases()) {
+    auto spaces = schedule_spaces(c.spec, avx2);
+    ASSERT_TRUE(spaces.ok()) << c.name << ": " << spaces.status().message();
+    for (const ScheduleSpace& space : *spaces) {
+      if (!space.is_default) continue;
+      const bool pointwise_kernel = c.spec.kh * c.spec.kw == 1 && !c.spec.transposed;
+      const int limit = space.template_name == "cpu_channel_blocked" && pointwise_kernel ? 14 : 12;
+      EXPECT_LE(default_accumulators(space), limit) << c.name << ": " << space.template_name << "(" << space.defaults << ")";
+      checked += default_accumulators(space) > 0;
+    }
+  }
+  EXPECT_GT(checked, 20);
 }
 
 // On a small output image a 1x1 layer goes to cpu_pointwise with OIHW weights (which
