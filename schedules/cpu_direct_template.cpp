@@ -81,7 +81,14 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     const int64_t w_out = output_w(s);
     const int lanes = std::min<int>(native_lanes(target), floor_pow2(w_out));
     int x_vectors = w_out >= 2 * lanes ? 2 : 1;
-    int wanted_c_tile = x_vectors == 2 ? 6 : 8;
+    // AVX2 (16 vector registers): tiles of 8 accumulators, which measured faster than
+    // 12 or 16 there (bench/schedule_ab --warm, 5 rounds, 1 thread, 2-core AMD EPYC
+    // Zen 3, 2026-12-02; ratios to oneDNN): MobileNetV2 conv1 (3 -> 32, 3x3 stride 2)
+    // 4 channels x 2 vectors 0.88x, 4 x 3 0.86x, 6 x 2 0.74x, 8 x 2 (the AVX-512 rule
+    // below) 0.58x; ResNeXt-50 res2a (groups of 4) 4 channels x 2 rows 6.7x, x 3 rows
+    // 4.1x, x 2 vectors 5.4x, 4 x 2 x 2 4.5x.
+    const int accumulators = native_lanes(target) >= 16 ? 16 : 8;
+    int wanted_c_tile = accumulators == 8 ? 8 / x_vectors : x_vectors == 2 ? 6 : 8;
     int y_tile = 1;
     const int64_t cog = s.c_out / s.groups;
     // Forward only: in the gather form of a transposed layer consecutive rows take
@@ -91,9 +98,8 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       // A tile within one group shares its input vectors: ResNeXt's 4 channels a
       // group (forward, before the row tiles) took 1.04 ms as 4 channels x 4 vectors
       // against 1.17 as 6 x 2 (bench/schedule_ab, 1.08-1.24x over 5 rounds).
-      // AVX2's 16 vector registers hold 12 accumulators, as below.
       wanted_c_tile = static_cast<int>(cog);
-      x_vectors = std::max(1, std::min<int>(4, (native_lanes(target) >= 16 ? 16 : 12) / wanted_c_tile));
+      x_vectors = std::max(1, std::min<int>(4, accumulators / wanted_c_tile));
     } else if (small_groups) {
       // A tile within one group shares its input vectors, and a tile of several rows
       // shares each broadcast weight among them: the group's channels by up to 4 rows
@@ -104,8 +110,6 @@ class CpuDirectTemplate final : public ScheduleTemplate {
       // 2.08x the channel vectors, against 1.43x and 1.49x for 4 x 3 vectors; res3a
       // (groups of 8, stride 2) 8 x 2 rows 1.41x and 1.25x, 8 x 3 rows 0.84x and 0.91x
       // of that, 4 x 4 rows 0.77x and 0.80x.
-      // AVX2's 16 vector registers hold 12 accumulators, as the dense default's.
-      const int accumulators = native_lanes(target) >= 16 ? 16 : 12;
       wanted_c_tile = static_cast<int>(cog);
       y_tile = static_cast<int>(std::min<int64_t>(4, std::max<int64_t>(1, accumulators / cog)));
       x_vectors = std::max(1, std::min<int>(4, accumulators / (wanted_c_tile * y_tile)));
