@@ -191,13 +191,17 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // On AVX2 the tiles are narrower (one or two cache lines of each input plane, 16
     // or 24 positions), and what pays differs (bench/schedule_ab --warm, 3 rounds, 1
     // thread, 2-core AMD EPYC Zen 3, 32 KiB L1d, 2026-12-02; ratios to oneDNN):
-    // position tiles outer only with 128 input channels or more, and then with the
-    // input panel, whose dense copy keeps the tile's lines from crowding a few L1 sets
-    // (the planes lie 4 sets apart on 56x56): 256 -> 64 0.82x against 0.47x in place;
-    // 256 -> 512 stride 2 0.85x against 0.76-0.78x. Channel tiles outer below that:
-    // 64 -> 256 0.77x against 0.44x, 32 -> 16 0.84x against 0.81x (4 x 3 tiles); 64 ->
-    // 64 0.72x against 0.75-0.77x, a tie.
-    const bool position_tiles_outer = direct && s.c_in / s.groups >= (wide_file ? 32 : 128);
+    // position tiles outer only with 128 input channels or more, or 64 that do not
+    // widen, and then with the input panel, whose dense copy keeps the tile's lines
+    // from crowding a few L1 sets (the planes lie 4 sets apart on 56x56): 256 -> 64
+    // 0.82x against 0.47x in place; 256 -> 512 stride 2 0.85x against 0.76-0.78x;
+    // 64 -> 64 0.81x and 0.92x (two sweeps) against 0.72-0.75x and 0.86x with channel
+    // tiles outer. Channel tiles outer elsewhere, where a position tile outer would
+    // stream the weights of many channel tiles: 64 -> 256 0.77x against 0.51x with the
+    // panel, 0.44x without; 32 -> 16 0.84x against 0.63-0.82x (4 x 3 tiles).
+    const int64_t group_in = s.c_in / s.groups, group_out = s.c_out / s.groups;
+    const bool position_tiles_outer =
+        direct && (wide_file ? group_in >= 32 : group_in >= 128 || (group_in >= 64 && group_out <= group_in));
     const bool pack_input = position_tiles_outer && !wide_file;
     // The position tile's input is read in place by every channel tile, not copied
     // into a dense panel first (pack_input=0). The panel came in together with
