@@ -203,8 +203,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const bool position_tiles_outer =
         direct && (wide_file ? group_in >= 32 : group_in >= 128 || (group_in >= 64 && group_out <= group_in));
     const bool pack_input = position_tiles_outer && !wide_file;
-    // The position tile's input is read in place by every channel tile, not copied
-    // into a dense panel first (pack_input=0). The panel came in together with
+    // On AVX-512 the position tile's input is read in place by every channel tile, not
+    // copied into a dense panel first (pack_input=0). The panel came in together with
     // position tiles outer (5e83204) and was never measured apart from them on the
     // AVX-512 Xeon, where the copy took a fifth of res2b_branch2a's time waiting on
     // its 256 input planes (bench/README.md). Without it, on a 2-core AMD EPYC (Zen 4,
