@@ -16,6 +16,7 @@
 // kernel runs the same schedule with per-element loads or stores (a
 // specialization), so it is always right.
 #include <algorithm>
+#include <cmath>
 
 #include "cpu_templates.h"
 #include "flat_lowering.h"
@@ -26,6 +27,17 @@ namespace {
 using Halide::Func;
 using Halide::TailStrategy;
 using Halide::Var;
+
+// Chunks of input channels (per group) for c_in_chunk: 0 (no chunks) and the sizes
+// from 16 to 128 that divide the group's channels into two chunks or more.
+std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
+  std::vector<int> chunks = {0};
+  const int64_t per_group = s.c_in / s.groups;
+  for (int chunk : {16, 32, 64, 128}) {
+    if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
+  }
+  return chunks;
+}
 
 class CpuPointwiseTemplate final : public ScheduleTemplate {
  public:
@@ -65,6 +77,10 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
          "padded to whole tiles)"},
         {"tile_order", {0, 1}, "0 = channel tiles outer (the task's input block stays in L2 for all of them), "
          "1 = position tiles outer (one tile's input stays in L1 for every channel tile)"},
+        {"c_in_chunk", c_in_chunk_choices(s),
+         "with tile_order=1 and direct_output=1: input channels every channel tile sums before the "
+         "next chunk runs (the position tile's sums kept in memory, so that a chunk of its input stays "
+         "in L1 for all channel tiles); 0 = all of them at once, the sums stored from registers"},
     };
   }
 
@@ -169,7 +185,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     while (row_tasks < 4 && row_tasks * parts < kMinParallelTasks && (s.c_out + 2 * parts - 1) / (2 * parts) >= 16) {
       parts *= 2;
     }
-    const int64_t c_block = (s.c_out + parts - 1) / parts;
+    int64_t c_block = (s.c_out + parts - 1) / parts;
     // Register tiles stored straight into the output rows wherever the image holds
     // one default tile. Against the block of sums copied after (bench/schedule_ab
     // --warm, 3 rounds, 2 threads, 2-core AVX-512 Xeon, 2026-11-22, with the tile
@@ -203,6 +219,9 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const bool position_tiles_outer =
         direct && (wide_file ? group_in >= 32 : group_in >= 128 || (group_in >= 64 && group_out <= group_in));
     const bool pack_input = position_tiles_outer && !wide_file;
+    if (wide_file && direct && position_tiles_outer) {
+      plan_position_tasks(s, lanes * x_vectors, default_c_tile(wide_file, x_vectors, s.c_out), rows, c_block);
+    }
     // On AVX-512 the position tile's input is read in place by every channel tile, not
     // copied into a dense panel first (pack_input=0). The panel came in together with
     // position tiles outer (5e83204) and was never measured apart from them on the
@@ -212,21 +231,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // MobileNetV2 conv2_1/linear (32 -> 16) 1.25x, ResNet-50 res2a_branch2a (64 -> 64)
     // 1.07x, res2a_branch2c (64 -> 256) 1.06x, res2b_branch2a (256 -> 64) 1.11x. The
     // panel stays in the tuner's space.
-    // 24 accumulators (6 x 4 vectors, or 8 x 3) leave 8 registers for the input
-    // vectors and a broadcast weight; 8 x 4 spilled. AVX2's 16 registers take 12 (6 x
-    // 2, or 4 x 3): against the AVX-512 tiles on AVX2 (6 x 4: 24 accumulators spilled)
-    // on ResNet-50 res2a_branch2a (56x56 64 -> 64; bench/schedule_ab --warm, 3 rounds,
-    // 1 thread, 2-core AMD EPYC Zen 3, 2026-12-02): 6 x 2 0.39 ms, 4 x 3 0.40, 6 x 4
-    // 0.83-0.86, 4 x 4 0.92; oneDNN 0.31. Tiles of 6 or 8 accumulators were 0.48-0.67.
-    // 4 x 3 first (ties): 32 -> 16 on 112x112 0.84x oneDNN against 0.75x for 6 x 2,
-    // 16 -> 96 0.83x against 0.74-0.80x (channel tiles outer).
-    int c_tile = wide_file ? (x_vectors == kDefaultVectors ? 6 : 8) : (x_vectors == 2 ? 6 : 4);
-    // Where tiles of 6 channels redo more than a tenth of a block's (the last tile
-    // shifts inwards) and 4 divide it, tiles of 4 (16 accumulators). Against 6
-    // (bench/schedule_ab --warm, 1 thread, 2-core AVX-512 Xeon, 2026-11-22):
-    // MobileNetV2 conv2_1/linear (112x112 32 -> 16, 18 channels computed) 1.06x and
-    // 1.08x (11 and 15 rounds; 2 threads 1.10x), 56x56 64 -> 32 1.05x (15 rounds).
-    if (c_tile == 6 && tiles_redo_over_a_tenth(c_block, 6) && c_block % 4 == 0) c_tile = 4;
+    const int c_tile = default_c_tile(wide_file, x_vectors, c_block);
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
             {"c_tile", static_cast<int>(std::min<int64_t>(c_tile, s.c_out))},
@@ -235,7 +240,8 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
             {"stage", stage},
             {"pack_input", pack_input ? 1 : 0},
             {"direct_output", direct ? 1 : 0},
-            {"tile_order", position_tiles_outer ? 1 : 0}};
+            {"tile_order", position_tiles_outer ? 1 : 0},
+            {"c_in_chunk", 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target&, const ScheduleParams& params) const override {
@@ -277,8 +283,9 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
       }
     }
     if (direct) {
+      const int chunk = position_tiles_outer ? params.get("c_in_chunk") : 0;
       schedule_direct_output(a, tile, c_tile, c_block, (rows * w + tile - 1) / tile, position_tiles_outer,
-                             pack_input, lanes);
+                             pack_input, chunk, lanes);
       return;
     }
 
@@ -330,20 +337,15 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
   // so the stores are dense vectors across row ends, which Halide's bounds of a
   // fused (x, y) loop could not give (a tile spanning two rows computed both).
   static void schedule_direct_output(ConvAlgorithm& a, int tile, int c_tile, int c_block, int wanted_tiles_per_task,
-                                     bool position_tiles_outer, bool pack_input, int lanes) {
+                                     bool position_tiles_outer, bool pack_input, int chunk, int lanes) {
     const ConvSpec& s = a.spec;
     const int w = static_cast<int>(output_w(s)), positions = w * static_cast<int>(output_h(s));
     const int c_out = static_cast<int>(s.c_out);
-    // Tasks of equal size: the count the wanted size gives, then the tiles shared out.
-    auto balanced = [](int total, int wanted_per_group) {
-      const int groups = (total + std::max(1, wanted_per_group) - 1) / std::max(1, wanted_per_group);
-      return (total + groups - 1) / groups;
-    };
     const int tiles = (positions + tile - 1) / tile;
-    const int tiles_per_task = balanced(tiles, wanted_tiles_per_task);
+    const int tiles_per_task = balanced_share(tiles, wanted_tiles_per_task);
     const int position_tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
     const int c_tiles = (c_out + c_tile - 1) / c_tile;
-    const int c_tiles_per_block = balanced(c_tiles, (c_block + c_tile - 1) / c_tile);
+    const int c_tiles_per_block = balanced_share(c_tiles, (c_block + c_tile - 1) / c_tile);
     const int c_blocks = (c_tiles + c_tiles_per_block - 1) / c_tiles_per_block;
 
     Halide::Region ranges = {{0, tile}, {0, c_tile}};
@@ -360,10 +362,34 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     Halide::Expr q = Halide::min((position_task * tiles_per_task + position_tile) * tile, positions - tile) + position;
     Halide::Expr o = Halide::min((c_block_index * c_tiles_per_block + c_tile_index) * c_tile, c_out - c_tile) + channel;
 
+    // With chunks (position tiles outer only) the stores read the position tile's sums
+    // by channel tile, which every chunk of input channels runs over in turn.
+    Var tile_index("tile_index"), tile_channel("tile_channel"), chunk_var("chunk");
+    Func chunk_sums("chunk_sums"), tile_sums("tile_sums");
+    Halide::RDom chunk_channel, chunk_index;
+    if (chunk > 0) {
+      const int cig = static_cast<int>(s.c_in / s.groups), cog = static_cast<int>(s.c_out / s.groups);
+      chunk_channel = Halide::RDom(0, chunk, "chunk_channel");
+      chunk_index = Halide::RDom(0, cig / chunk, "chunk_index");
+      // The channel of (tile_index, tile_channel), shifted inwards as o is.
+      const Halide::Expr channel_of_tile = Halide::min(tile_index * c_tile, c_out - c_tile) + tile_channel;
+      const Halide::Expr k = chunk_var * chunk + chunk_channel;
+      chunk_sums(a.p, tile_channel, tile_index, chunk_var, a.n) = 0.0f;
+      chunk_sums(a.p, tile_channel, tile_index, chunk_var, a.n) +=
+          Halide::cast<float>(a.flat_input(a.p, (channel_of_tile / cog) * cig + k, a.n)) *
+          Halide::cast<float>(weight_at(a.weights, s, channel_of_tile, k, 0, 0));
+      tile_sums(a.p, tile_channel, tile_index, a.n) =
+          s.has_bias ? Halide::cast<float>(a.bias(channel_of_tile)) : Halide::Expr(0.0f);
+      tile_sums(a.p, tile_channel, tile_index, a.n) += chunk_sums(a.p, tile_channel, tile_index, chunk_index, a.n);
+    }
+    const Halide::Expr sum =
+        chunk > 0 ? tile_sums(q, channel, c_block_index * c_tiles_per_block + c_tile_index, image)
+                  : a.flat_accumulator(q, o, image);
+
     const Halide::Type type = a.input.type();
     Func out("output");
     out(a.x, a.y, a.c, a.n) = Halide::undef(type);
-    out(q % w, q / w, o, image) = Halide::cast(type, a.flat_accumulator(q, o, image));
+    out(q % w, q / w, o, image) = Halide::cast(type, sum);
     a.output = out;
     pin_output_shape(a);
 
@@ -378,11 +404,33 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
         .fuse(position_task, c_block_index, task)
         .fuse(task, image, task)
         .parallel(task);
-    const Halide::RVar& tile_level = position_tiles_outer ? c_tile_index : position_tile;
-    a.flat_accumulator.compute_at(out, tile_level).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
-    a.flat_accumulator.update().reorder(a.p, a.c, a.r.x, a.n).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
-    if (pack_input) {
-      a.flat_input.in(a.flat_accumulator).compute_at(out, position_tile).vectorize(a.p, lanes).unroll(a.p);
+    if (chunk > 0) {
+      // The position tile's sums (tile positions by the block's channel tiles) in
+      // memory, a chunk at a time over every channel tile; each chunk's sums in
+      // registers, added to them.
+      tile_sums.compute_at(out, position_tile).vectorize(a.p, lanes);
+      tile_sums.update()
+          .reorder(a.p, tile_channel, tile_index, chunk_index.x, a.n)
+          .vectorize(a.p, lanes)
+          .unroll(a.p)
+          .unroll(tile_channel);
+      chunk_sums.compute_at(tile_sums, tile_index).vectorize(a.p, lanes).unroll(a.p).unroll(tile_channel);
+      chunk_sums.update()
+          .reorder(a.p, tile_channel, chunk_channel.x, chunk_var, tile_index, a.n)
+          .vectorize(a.p, lanes)
+          .unroll(a.p)
+          .unroll(tile_channel);
+      if (pack_input) {
+        // The chunk's input, copied into a dense panel for all channel tiles.
+        a.flat_input.in(chunk_sums).compute_at(tile_sums, chunk_index.x).vectorize(a.p, lanes).unroll(a.p);
+      }
+    } else {
+      const Halide::RVar& tile_level = position_tiles_outer ? c_tile_index : position_tile;
+      a.flat_accumulator.compute_at(out, tile_level).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
+      a.flat_accumulator.update().reorder(a.p, a.c, a.r.x, a.n).vectorize(a.p, lanes).unroll(a.p).unroll(a.c);
+      if (pack_input) {
+        a.flat_input.in(a.flat_accumulator).compute_at(out, position_tile).vectorize(a.p, lanes).unroll(a.p);
+      }
     }
     // Only now: a specialization copies the schedule as it is when made. Dense rows
     // of output and input get vector stores and loads; other strides run the same
@@ -390,6 +438,79 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     Halide::Expr dense = out.output_buffer().dim(1).stride() == w;
     if (a.input_rows_contiguous.defined()) dense = dense && a.input_rows_contiguous;
     stores.specialize(dense);
+  }
+
+  // Tasks of equal size: the count a wanted size gives, then the total shared out.
+  static int balanced_share(int total, int wanted_per_group) {
+    const int groups = (total + std::max(1, wanted_per_group) - 1) / std::max(1, wanted_per_group);
+    return (total + groups - 1) / groups;
+  }
+
+  // The register tile's channels for x_vectors vectors of positions. 24 accumulators
+  // (6 x 4 vectors, or 8 x 3) leave 8 registers for the input vectors and a broadcast
+  // weight; 8 x 4 spilled. AVX2's 16 registers take 12 (6 x 2, or 4 x 3): against the
+  // AVX-512 tiles on AVX2 (6 x 4: 24 accumulators spilled) on ResNet-50 res2a_branch2a
+  // (56x56 64 -> 64; bench/schedule_ab --warm, 3 rounds, 1 thread, 2-core AMD EPYC
+  // Zen 3, 2026-12-02): 6 x 2 0.39 ms, 4 x 3 0.40, 6 x 4 0.83-0.86, 4 x 4 0.92; oneDNN
+  // 0.31. Tiles of 6 or 8 accumulators were 0.48-0.67. 4 x 3 first (ties): 32 -> 16
+  // on 112x112 0.84x oneDNN against 0.75x for 6 x 2, 16 -> 96 0.83x against
+  // 0.74-0.80x (channel tiles outer).
+  //
+  // Where tiles of 6 channels redo more than a tenth of a block's (the last tile
+  // shifts inwards) and 4 divide it, tiles of 4 (16 accumulators). Against 6
+  // (bench/schedule_ab --warm, 1 thread, 2-core AVX-512 Xeon, 2026-11-22):
+  // MobileNetV2 conv2_1/linear (112x112 32 -> 16, 18 channels computed) 1.06x and
+  // 1.08x (11 and 15 rounds; 2 threads 1.10x), 56x56 64 -> 32 1.05x (15 rounds).
+  static int default_c_tile(bool wide_file, int x_vectors, int64_t c_block) {
+    int c_tile = wide_file ? (x_vectors == kDefaultVectors ? 6 : 8) : (x_vectors == 2 ? 6 : 4);
+    if (c_tile == 6 && tiles_redo_over_a_tenth(c_block, 6) && c_block % 4 == 0) c_tile = 4;
+    return c_tile;
+  }
+
+  // Tasks for position tiles outer with 32 vector registers, stored straight into
+  // the output: each position tile's input is used by all the block's channel tiles
+  // at once, so the rows of a task need not stay in cache, and what counts is the
+  // work the tasks' tile slots redo (a task of t tiles over an image of T gives
+  // ceil(T / t) * t slots, the last ones shifted inwards) and how evenly the tasks
+  // share two cores. Picks rows (as apply() turns them into tiles per task) and
+  // c_block (c_out halved) for the least of (slots on one core + the busier of two
+  // cores' slots), in units of the work itself, 2% more per halving of c_block (each
+  // block reads the input again); ties to fewer rows. The register tile stays.
+  // Against the row-block rule before it (bench/schedule_ab --warm, 9 rounds, 2-core
+  // AMD EPYC Zen 4, 2026-12-02): ResNet-50 res3a_branch1 (784 positions, 12.25
+  // tiles of 64; the row blocks' 7 tasks of 2 tiles redid 1.75 of them) 1.10x on 1
+  // thread, 1.18x on 2 (c_block 256 over the whole image).
+  static void plan_position_tasks(const ConvSpec& s, int tile, int c_tile, int& rows, int64_t& c_block) {
+    const int w = static_cast<int>(output_w(s)), h = static_cast<int>(output_h(s));
+    const int64_t positions = int64_t{w} * h;
+    if (positions < tile) return;
+    const int c_out = static_cast<int>(s.c_out);
+    const int tiles = static_cast<int>((positions + tile - 1) / tile);
+    const double work = static_cast<double>(positions) * c_out * s.n;
+    double best = 1e30;
+    int last_tiles_per_task = -1;
+    for (int r = 1; r <= h; ++r) {
+      // As apply() and schedule_direct_output() turn rows into tiles per task.
+      const int task_rows = std::max(r, std::min(h, (tile + w - 1) / w));
+      const int tiles_per_task = balanced_share(tiles, (task_rows * w + tile - 1) / tile);
+      if (tiles_per_task == last_tiles_per_task) continue;
+      last_tiles_per_task = tiles_per_task;
+      const int64_t position_tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
+      for (int64_t parts = 1; parts == 1 || (c_out + parts - 1) / parts >= 2 * c_tile; parts *= 2) {
+        const int64_t block = (c_out + parts - 1) / parts;
+        const int c_tiles = (c_out + c_tile - 1) / c_tile;
+        const int c_tiles_per_block = balanced_share(c_tiles, static_cast<int>((block + c_tile - 1) / c_tile));
+        const int64_t tasks = position_tasks * ((c_tiles + c_tiles_per_block - 1) / c_tiles_per_block) * s.n;
+        const double task_work = static_cast<double>(tiles_per_task) * tile * c_tiles_per_block * c_tile;
+        const double cost = (tasks * task_work / work + (tasks + 1) / 2 * task_work / (work / 2)) *
+                            (1.0 + 0.02 * std::log2(static_cast<double>(parts)));
+        if (cost < best - 1e-9) {
+          best = cost;
+          rows = r;
+          c_block = block;
+        }
+      }
+    }
   }
 
   // The default register tile: kDefaultVectors vectors of positions.

@@ -174,7 +174,7 @@ TEST(ScheduleTemplates, PointwiseMatchesTheReferenceOnInputsAndOutputsWithStride
           s, "host",
           ScheduleRequest{"cpu_pointwise", std::string("c_block=20,c_tile=6,direct_output=") + direct +
                                                ",lanes=16,pack_input=1,rows=4,stage=" + stage +
-                                               ",tile_order=1,x_vectors=4"});
+                                               ",tile_order=1,x_vectors=4,c_in_chunk=0"});
       if (!kernel.ok() && kernel.status().message().find("lanes=16") != std::string::npos) {
         GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
       }
@@ -284,11 +284,43 @@ TEST(ScheduleTemplates, PointwiseTileOrdersAndStoresMatchTheReference) {
           for (const char* c_block : {"9", "69"}) {
             const std::string params = std::string("c_block=") + c_block + ",c_tile=6,direct_output=" + direct +
                                        ",lanes=16,pack_input=" + pack + ",rows=" + rows +
-                                       ",stage=0,tile_order=" + order + ",x_vectors=2";
+                                       ",stage=0,tile_order=" + order + ",x_vectors=2,c_in_chunk=0";
             if (!check_schedule(s, {"cpu_pointwise", params}, src, wei, bias, expected, 1e-5)) {
               GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
             }
           }
+}
+
+// cpu_pointwise's chunks of input channels (c_in_chunk, position tiles outer, stored
+// straight into the output): the position tile's sums kept by channel tile and
+// added to chunk by chunk, with and without the chunk's input panel. On shapes where
+// nothing divides evenly (15 x 13 positions, 23 channels per group: the last channel
+// tile and the last position tile shift inwards), with groups, a bias, two images,
+// oihw16o weights, and a strided, padded layer (its staged copy).
+TEST(ScheduleTemplates, PointwiseInputChannelChunksMatchTheReference) {
+  ConvSpec plain = square_conv(64, 23, 13, 15, 1, 1, 0);
+  plain.n = 2;
+  plain.has_bias = true;
+  ConvSpec grouped = square_conv(64, 46, 13, 15, 1, 1, 0);
+  grouped.groups = 2;  // 32 input channels per group: chunks of 16
+  ConvSpec blocked = square_conv(64, 48, 13, 15, 1, 1, 0);
+  blocked.weight_layout = WeightLayout::kOIHW16o;
+  ConvSpec strided = square_conv(32, 23, 17, 19, 1, 2, 1);  // 9 x 10 outputs, reads the padding
+  strided.has_bias = true;
+  std::vector<std::pair<ConvSpec, std::string>> requests;
+  for (const ConvSpec& s : {plain, grouped, blocked, strided}) {
+    for (const char* chunk : {"16", "32"}) {
+      if (std::string(chunk) == "32" && s.c_in / s.groups < 64) continue;
+      for (const char* pack : {"0", "1"}) {
+        for (int64_t c_block : {(s.c_out + 1) / 2, s.c_out}) {  // overlapping blocks, and one
+          requests.push_back({s, "c_block=" + std::to_string(c_block) + ",c_in_chunk=" + chunk +
+                                     ",c_tile=6,direct_output=1,lanes=16,pack_input=" + pack +
+                                     ",rows=4,stage=" + (s.stride_w > 1 ? "1" : "0") + ",tile_order=1,x_vectors=2"});
+        }
+      }
+    }
+  }
+  if (!check_requests("cpu_pointwise", requests, 17)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
 }
 
 // With a stride or padding cpu_pointwise always stages a gathered copy; its blocks of
@@ -305,7 +337,7 @@ TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEvery
     for (const char* vectors : {"1", "4"}) {
       const std::string direct = rows[0] == '1' ? "1" : "0";  // both ways of storing, on some row counts
       const std::string params = std::string("c_block=12,c_tile=8,direct_output=") + direct +
-                                 ",lanes=16,pack_input=0,rows=" + rows + ",stage=1,tile_order=0,x_vectors=" + vectors;
+                                 ",lanes=16,pack_input=0,rows=" + rows + ",stage=1,tile_order=0,c_in_chunk=0,x_vectors=" + vectors;
       if (!check_schedule(s, {"cpu_pointwise", params}, src, wei, bias, expected, 1e-5)) {
         GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
       }
@@ -412,6 +444,45 @@ TEST(ScheduleTemplates, Avx2DefaultTilesFitSixteenRegisters) {
     }
   }
   EXPECT_GT(checked, 20);
+}
+
+// On AVX-512, cpu_pointwise's default tasks for position tiles outer (stored straight
+// into the output) leave few tile slots idle and keep two cores busy: a task of t
+// tiles over an image of T tiles gives ceil(T / t) * t slots, the last ones redone.
+// ResNet-50 res3a_branch1 (784 positions, 12.25 tiles of 64) and a 28x28 512 -> 128
+// layer took 14 slots in tasks of 2 under the row-block rule; now 13.
+TEST(ScheduleTemplates, PointwiseDefaultTasksLeaveFewTileSlotsIdle) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  ConvSpec projection = square_conv(256, 512, 56, 56, 1, 2, 0);
+  ConvSpec reduce = square_conv(512, 128, 28, 28, 1, 1, 0);
+  std::vector<std::pair<std::string, ConvSpec>> specs = {{"res3a_branch1", projection}, {"28x28 512 -> 128", reduce}};
+  for (const LayerCase& c : layer_cases()) specs.push_back({c.name, c.spec});
+  int checked = 0;
+  for (const auto& [name, s] : specs) {
+    auto spaces = schedule_spaces(s, avx512);
+    ASSERT_TRUE(spaces.ok()) << name << ": " << spaces.status().message();
+    for (const ScheduleSpace& space : *spaces) {
+      if (!space.is_default || space.template_name != "cpu_pointwise") continue;
+      auto get = [&](const char* knob) { return param_value(space.defaults, knob); };
+      if (get("direct_output") != 1 || get("tile_order") != 1) continue;
+      const int64_t w = output_w(s), h = output_h(s), tile = 16 * get("x_vectors");
+      const int64_t tiles = (w * h + tile - 1) / tile;
+      // As cpu_pointwise's apply() turns rows into tiles per task.
+      const int64_t task_rows = std::max<int64_t>(get("rows"), std::min<int64_t>(h, (tile + w - 1) / w));
+      const int64_t wanted = (task_rows * w + tile - 1) / tile;
+      const int64_t tiles_per_task = (tiles + (tiles + wanted - 1) / wanted - 1) / ((tiles + wanted - 1) / wanted);
+      const int64_t position_tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
+      const int64_t c_blocks = (s.c_out + get("c_block") - 1) / get("c_block");
+      const std::string label = name + ": cpu_pointwise(" + space.defaults + ")";
+      EXPECT_LE(position_tasks * tiles_per_task * 10, tiles * 11 + 10) << label;
+      if (s.c_out >= 4 * get("c_tile") || tiles >= 2) EXPECT_GE(position_tasks * c_blocks * s.n, 2) << label;
+      if (name == "res3a_branch1" || name == "28x28 512 -> 128") {
+        EXPECT_EQ(position_tasks * tiles_per_task, tiles) << label;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 2);
 }
 
 // On a small output image a 1x1 layer goes to cpu_pointwise with OIHW weights (which
@@ -681,8 +752,9 @@ TEST(ScheduleTemplates, StridedPointwiseStagingMatchesTheReference) {
   if (!check_requests("cpu_channel_blocked", requests, 11)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
   std::vector<std::pair<ConvSpec, std::string>> pointwise;
   for (const ConvSpec& s : {projection, padded, unequal, narrow}) {
-    for (const char* tiles : {"c_tile=8,direct_output=1,lanes=16,pack_input=1,rows=2,stage=1,tile_order=1,x_vectors=1",
-                              "c_tile=4,direct_output=0,lanes=16,pack_input=0,rows=3,stage=1,tile_order=0,x_vectors=2"}) {
+    for (const char* tiles :
+         {"c_in_chunk=0,c_tile=8,direct_output=1,lanes=16,pack_input=1,rows=2,stage=1,tile_order=1,x_vectors=1",
+          "c_in_chunk=0,c_tile=4,direct_output=0,lanes=16,pack_input=0,rows=3,stage=1,tile_order=0,x_vectors=2"}) {
       pointwise.push_back({s, "c_block=" + std::to_string(s.c_out) + "," + tiles});
     }
   }
