@@ -27,9 +27,10 @@ namespace convjit {
 namespace {
 
 // Rounds per layer and thread count of the side-by-side timing (time_side_by_side),
-// and the length of the FMA peak measurement in each.
+// the length of each FMA peak measurement, and the untimed runs after the first.
 constexpr int kBenchRounds = 5;
 constexpr double kPeakSeconds = 0.02;
+constexpr double kSettleSeconds = 0.01;
 
 // The layer as `--weights prepared` times it: in preferred_weight_layout (oihw16o
 // where the channels allow it, which a user reorders once with convert_weights, as
@@ -91,7 +92,7 @@ class ConvjitRunner {
 
 struct SideBySideTimes {
   double convjit_ms = 0, blocked_ms = 0, nchw_ms = 0;  // 0: not timed
-  double peak_gflops = 0;  // the FMA peak, measured in the same rounds
+  double peak_gflops = 0;  // the FMA peak, measured before and after the layer's rounds
 };
 
 double median(std::vector<double> v) {
@@ -103,46 +104,62 @@ double median(std::vector<double> v) {
 // given), taken in rounds: in each round each contender runs once untimed (its data
 // back in cache) and then a few timed runs. The machines are shared and their speed
 // drifts over seconds, so 20 runs of one then 20 of the other compared two moments
-// (two runs of the same layer differed by 40%); rounds compare the same moments. The
-// FMA peak is measured in each round too (for kPeakSeconds), the denominator of the
-// layer's fraction of peak: one peak measured before all layers gave fractions from
-// 48% to 136% for one layer across runs of an hour.
+// (two runs of the same layer differed by 40%); rounds compare the same moments, and
+// the contenders take turns going first. The FMA peak, the denominator of the layer's
+// fraction of peak, is measured (for kPeakSeconds) before and after the layer's rounds:
+// one peak measured before all layers gave fractions from 48% to 136% for one layer
+// across runs of an hour. The runs after a peak measurement are slow for a while, so
+// none is timed until kSettleSeconds of untimed runs have passed: measured each round,
+// just before convjit's turn, the peak doubled MobileNetV2 conv2_1/linear's median on
+// 1 thread (0.26-0.29 ms against 0.15 with 100 runs; 2-core AMD EPYC Zen 4,
+// 2026-12-02), and oneDNN's blocked form took 15-20% longer when it went there.
 StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnConvolution* peer, int threads,
                                             int repeat) {
   ConvjitRunner convjit(kernel);
   const int per_round = std::max(1, repeat / kBenchRounds);
-  std::vector<double> mine, blocked, nchw, peaks;
+  std::vector<double> mine, blocked, nchw;
+  std::vector<std::function<Status()>> bodies = {[&] { return convjit.run(); }};
+  std::vector<std::vector<double>*> into = {&mine};
+  if (peer) {
+    bodies.push_back([&] {
+      peer->run_blocked();
+      return Status();
+    });
+    bodies.push_back([&] {
+      peer->run_nchw();
+      return Status();
+    });
+    into.push_back(&blocked);
+    into.push_back(&nchw);
+  }
   // One contender's turn in a round: an untimed run (its data back in cache), then
   // `runs` timed ones.
-  auto turn = [](std::vector<double>& into, int runs, const std::function<Status()>& body) -> Status {
+  auto turn = [](std::vector<double>& times, int runs, const std::function<Status()>& body) -> Status {
     CONVJIT_RETURN_IF_ERROR(body());
     for (int i = 0; i < runs; ++i) {
       const auto start = std::chrono::steady_clock::now();
       CONVJIT_RETURN_IF_ERROR(body());
-      into.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     return Status();
   };
-  auto blocked_run = [&] {
-    peer->run_blocked();
-    return Status();
-  };
-  auto nchw_run = [&] {
-    peer->run_nchw();
-    return Status();
-  };
   CONVJIT_RETURN_IF_ERROR(convjit.run());  // first-call costs (thread pool, page faults), once
-  while (static_cast<int>(mine.size()) < repeat) {
+  const double peak_before = peers::measure_fma_peak_gflops(threads, kPeakSeconds);
+  const auto settle_start = std::chrono::steady_clock::now();
+  do {
+    for (const auto& body : bodies) CONVJIT_RETURN_IF_ERROR(body());
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - settle_start).count() < kSettleSeconds);
+  for (int round = 0; static_cast<int>(mine.size()) < repeat; ++round) {
     const int runs = std::min(per_round, repeat - static_cast<int>(mine.size()));
-    peaks.push_back(peers::measure_fma_peak_gflops(threads, kPeakSeconds));
-    CONVJIT_RETURN_IF_ERROR(turn(mine, runs, [&] { return convjit.run(); }));
-    if (!peer) continue;
-    CONVJIT_RETURN_IF_ERROR(turn(blocked, runs, blocked_run));
-    CONVJIT_RETURN_IF_ERROR(turn(nchw, runs, nchw_run));
+    for (size_t i = 0; i < bodies.size(); ++i) {
+      const size_t who = (i + round) % bodies.size();
+      CONVJIT_RETURN_IF_ERROR(turn(*into[who], runs, bodies[who]));
+    }
   }
+  const double peak_after = peers::measure_fma_peak_gflops(threads, kPeakSeconds);
   SideBySideTimes times;
   times.convjit_ms = median(mine);
-  times.peak_gflops = median(peaks);
+  times.peak_gflops = (peak_before + peak_after) / 2;
   if (peer) {
     times.blocked_ms = median(blocked);
     times.nchw_ms = median(nchw);
@@ -216,7 +233,7 @@ int bench_command(const std::vector<std::string>& args) {
                     : "as given (oihw, iohw, ...), repacked inside the kernel where its schedule needs it");
     for (int t : *threads) {
       std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s (before the layers; each layer's peak%% is "
-                  "against the peak measured in its own rounds)\n", t, initial_peak[t]);
+                  "against the mean of the peaks measured before and after its rounds)\n", t, initial_peak[t]);
     }
     std::printf("oneDNN: %s; 'blocked' = its preferred layouts, data already reordered; 'nchw' = NCHW in "
                 "and out, reorders timed; ratio = oneDNN time / convjit time (> 1: convjit faster)\n",
