@@ -219,7 +219,9 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     const bool position_tiles_outer =
         direct && (wide_file ? group_in >= 32 : group_in >= 128 || (group_in >= 64 && group_out <= group_in));
     const bool pack_input = position_tiles_outer && !wide_file;
-    if (wide_file && direct && position_tiles_outer) {
+    // The planned tasks keep the whole layer's channel tile (plan_position_tasks).
+    const bool planned = wide_file && direct && position_tiles_outer;
+    if (planned) {
       plan_position_tasks(s, lanes * x_vectors, default_c_tile(wide_file, x_vectors, s.c_out), rows, c_block);
     }
     // On AVX-512 the position tile's input is read in place by every channel tile, not
@@ -231,7 +233,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // MobileNetV2 conv2_1/linear (32 -> 16) 1.25x, ResNet-50 res2a_branch2a (64 -> 64)
     // 1.07x, res2a_branch2c (64 -> 256) 1.06x, res2b_branch2a (256 -> 64) 1.11x. The
     // panel stays in the tuner's space.
-    const int c_tile = default_c_tile(wide_file, x_vectors, c_block);
+    const int c_tile = default_c_tile(wide_file, x_vectors, planned ? s.c_out : c_block);
     return {{"lanes", lanes},
             {"x_vectors", x_vectors},
             {"c_tile", static_cast<int>(std::min<int64_t>(c_tile, s.c_out))},

@@ -337,7 +337,8 @@ TEST(ScheduleTemplates, PointwiseWithStrideAndPaddingMatchesTheReferenceForEvery
     for (const char* vectors : {"1", "4"}) {
       const std::string direct = rows[0] == '1' ? "1" : "0";  // both ways of storing, on some row counts
       const std::string params = std::string("c_block=12,c_tile=8,direct_output=") + direct +
-                                 ",lanes=16,pack_input=0,rows=" + rows + ",stage=1,tile_order=0,c_in_chunk=0,x_vectors=" + vectors;
+                                 ",lanes=16,pack_input=0,rows=" + rows +
+                                 ",stage=1,tile_order=0,c_in_chunk=0,x_vectors=" + vectors;
       if (!check_schedule(s, {"cpu_pointwise", params}, src, wei, bias, expected, 1e-5)) {
         GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
       }
