@@ -113,11 +113,8 @@ bool avx2_takes_two_vectors_by_four(const ConvSpec& s, int lanes) {
 // (one chunk: the sums in memory, for store_rows).
 std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
   std::vector<int> chunks = {0};
-  const int64_t per_group = s.c_in / s.groups;
-  for (int chunk : {8, 16, 32, 64}) {
-    if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
-  }
-  chunks.push_back(static_cast<int>(per_group));
+  for (int chunk : input_channel_chunks(s, {8, 16, 32, 64})) chunks.push_back(chunk);
+  chunks.push_back(static_cast<int>(s.c_in / s.groups));
   return chunks;
 }
 

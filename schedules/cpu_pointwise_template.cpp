@@ -32,10 +32,7 @@ using Halide::Var;
 // from 16 to 128 that divide the group's channels into two chunks or more.
 std::vector<int> c_in_chunk_choices(const ConvSpec& s) {
   std::vector<int> chunks = {0};
-  const int64_t per_group = s.c_in / s.groups;
-  for (int chunk : {16, 32, 64, 128}) {
-    if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
-  }
+  for (int chunk : input_channel_chunks(s, {16, 32, 64, 128})) chunks.push_back(chunk);
   return chunks;
 }
 
@@ -265,7 +262,7 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     // inwards. Only a staged whole image is rounded up to whole tiles instead (its copy
     // is zero-padded there): rounding up a block of fewer rows would recompute the
     // tiles it shares with its neighbours, up to two per block.
-    int rows = std::max(std::min(params.get("rows"), h), std::min(h, (tile + w - 1) / w));
+    int rows = task_rows(params.get("rows"), w, h, tile);
     const bool direct = params.get("direct_output") == 1 && positions >= tile;
     const bool round_up_to_tiles = stage && rows == h && !direct;
     const bool position_tiles_outer = params.get("tile_order") == 1;
@@ -442,6 +439,12 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     stores.specialize(dense);
   }
 
+  // The output rows of a task: the rows asked for, at most the height, and at least
+  // enough to hold one register tile of `tile` positions.
+  static int task_rows(int wanted, int w, int h, int tile) {
+    return std::max(std::min(wanted, h), std::min(h, (tile + w - 1) / w));
+  }
+
   // Tasks of equal size: the count a wanted size gives, then the total shared out.
   static int balanced_share(int total, int wanted_per_group) {
     const int groups = (total + std::max(1, wanted_per_group) - 1) / std::max(1, wanted_per_group);
@@ -488,19 +491,18 @@ class CpuPointwiseTemplate final : public ScheduleTemplate {
     if (positions < tile) return;
     const int c_out = static_cast<int>(s.c_out);
     const int tiles = static_cast<int>((positions + tile - 1) / tile);
+    const int c_tiles = (c_out + c_tile - 1) / c_tile;
     const double work = static_cast<double>(positions) * c_out * s.n;
     double best = 1e30;
     int last_tiles_per_task = -1;
     for (int r = 1; r <= h; ++r) {
       // As apply() and schedule_direct_output() turn rows into tiles per task.
-      const int task_rows = std::max(r, std::min(h, (tile + w - 1) / w));
-      const int tiles_per_task = balanced_share(tiles, (task_rows * w + tile - 1) / tile);
+      const int tiles_per_task = balanced_share(tiles, (task_rows(r, w, h, tile) * w + tile - 1) / tile);
       if (tiles_per_task == last_tiles_per_task) continue;
       last_tiles_per_task = tiles_per_task;
       const int64_t position_tasks = (tiles + tiles_per_task - 1) / tiles_per_task;
       for (int64_t parts = 1; parts == 1 || (c_out + parts - 1) / parts >= 2 * c_tile; parts *= 2) {
         const int64_t block = (c_out + parts - 1) / parts;
-        const int c_tiles = (c_out + c_tile - 1) / c_tile;
         const int c_tiles_per_block = balanced_share(c_tiles, static_cast<int>((block + c_tile - 1) / c_tile));
         const int64_t tasks = position_tasks * ((c_tiles + c_tiles_per_block - 1) / c_tiles_per_block) * s.n;
         const double task_work = static_cast<double>(tiles_per_task) * tile * c_tiles_per_block * c_tile;

@@ -77,6 +77,15 @@ int floor_pow2(int64_t value) {
   return p;
 }
 
+std::vector<int> input_channel_chunks(const ConvSpec& spec, std::initializer_list<int> sizes) {
+  const int64_t per_group = spec.c_in / spec.groups;
+  std::vector<int> chunks;
+  for (int chunk : sizes) {
+    if (per_group % chunk == 0 && per_group >= 2 * chunk) chunks.push_back(chunk);
+  }
+  return chunks;
+}
+
 bool tiles_redo_over_a_tenth(int64_t extent, int64_t tile) {
   return (extent + tile - 1) / tile * tile * 10 > extent * 11;
 }

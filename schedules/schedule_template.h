@@ -8,6 +8,7 @@
 // schedule by its template name and parameters.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -91,6 +92,9 @@ int floor_pow2(int64_t value);
 // Whether tiles of `tile` over `extent`, the last one shifted inwards (or rounded up),
 // compute more than a tenth beyond it: the waste the default rules avoid.
 bool tiles_redo_over_a_tenth(int64_t extent, int64_t tile);
+// Of `sizes`, those that divide a group's input channels into two chunks or more
+// (the c_in_chunk knobs of cpu_channel_blocked and cpu_pointwise).
+std::vector<int> input_channel_chunks(const ConvSpec& spec, std::initializer_list<int> sizes);
 // `wanted` shrunk to a power of two no larger than `limit` (at least 1).
 int clamp_pow2(int wanted, int64_t limit);
 // Powers of two from 4 up to `limit` (at least {limit} when limit < 4).

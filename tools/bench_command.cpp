@@ -118,19 +118,22 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
   ConvjitRunner convjit(kernel);
   const int per_round = std::max(1, repeat / kBenchRounds);
   std::vector<double> mine, blocked, nchw;
-  std::vector<std::function<Status()>> bodies = {[&] { return convjit.run(); }};
-  std::vector<std::vector<double>*> into = {&mine};
+  struct Contender {
+    std::function<Status()> run;
+    std::vector<double>* times;
+  };
+  std::vector<Contender> contenders = {{[&] { return convjit.run(); }, &mine}};
   if (peer) {
-    bodies.push_back([&] {
-      peer->run_blocked();
-      return Status();
-    });
-    bodies.push_back([&] {
-      peer->run_nchw();
-      return Status();
-    });
-    into.push_back(&blocked);
-    into.push_back(&nchw);
+    contenders.push_back({[&] {
+                            peer->run_blocked();
+                            return Status();
+                          },
+                          &blocked});
+    contenders.push_back({[&] {
+                            peer->run_nchw();
+                            return Status();
+                          },
+                          &nchw});
   }
   // One contender's turn in a round: an untimed run (its data back in cache), then
   // `runs` timed ones.
@@ -147,13 +150,13 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
   const double peak_before = peers::measure_fma_peak_gflops(threads, kPeakSeconds);
   const auto settle_start = std::chrono::steady_clock::now();
   do {
-    for (const auto& body : bodies) CONVJIT_RETURN_IF_ERROR(body());
+    for (const Contender& c : contenders) CONVJIT_RETURN_IF_ERROR(c.run());
   } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - settle_start).count() < kSettleSeconds);
   for (int round = 0; static_cast<int>(mine.size()) < repeat; ++round) {
     const int runs = std::min(per_round, repeat - static_cast<int>(mine.size()));
-    for (size_t i = 0; i < bodies.size(); ++i) {
-      const size_t who = (i + round) % bodies.size();
-      CONVJIT_RETURN_IF_ERROR(turn(*into[who], runs, bodies[who]));
+    for (size_t i = 0; i < contenders.size(); ++i) {
+      const Contender& who = contenders[(i + round) % contenders.size()];
+      CONVJIT_RETURN_IF_ERROR(turn(*who.times, runs, who.run));
     }
   }
   const double peak_after = peers::measure_fma_peak_gflops(threads, kPeakSeconds);
