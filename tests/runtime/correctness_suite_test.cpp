@@ -13,6 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -477,39 +478,45 @@ std::vector<SeedCase> seed_cases() {
 
 // ---- Seeded random sweep -----------------------------------------------------------
 
-// ~150 valid, distinct specs mixing every feature at small sizes (channels <= 16,
-// images <= 12, kernels <= 5). The generator's draws are fixed by the seed, so the
-// list (and the test names) are the same on every run.
-std::vector<Case> random_cases() {
-  std::mt19937 gen(20240611u);
+// The sizes a random sweep draws from (inclusive upper bounds).
+struct RandomLimits {
+  int64_t channels = 16;
+  int64_t image = 12;
+  int64_t kernel = 5;
+};
+
+// `count` valid, distinct specs mixing every feature within `limits`. The draws are
+// fixed by the seed, so the list (and the test names) are the same on every run.
+std::vector<Case> random_cases(uint32_t seed, size_t count, RandomLimits limits, const char* name_prefix) {
+  std::mt19937 gen(seed);
   auto uniform = [&](int64_t lo, int64_t hi) {  // inclusive; explicit so every libstdc++ agrees
     return lo + static_cast<int64_t>(gen() % static_cast<uint32_t>(hi - lo + 1));
   };
   auto chance = [&](int percent) { return uniform(0, 99) < percent; };
   std::vector<ConvSpec> specs;
   std::set<std::string> keys;
-  for (int attempt = 0; attempt < 5000 && specs.size() < 150; ++attempt) {
+  for (size_t attempt = 0; attempt < 40 * count && specs.size() < count; ++attempt) {
     ConvSpec s;
     s.transposed = chance(30);
     s.n = uniform(1, 3);
     const int64_t kind = uniform(0, 3);
     if (kind <= 1) {  // dense
       s.groups = 1;
-      s.c_in = uniform(1, 16);
-      s.c_out = uniform(1, 16);
+      s.c_in = uniform(1, limits.channels);
+      s.c_out = uniform(1, limits.channels);
     } else if (kind == 2) {  // depthwise
-      s.c_in = uniform(1, 8);
-      s.c_out = s.c_in * uniform(1, std::min<int64_t>(3, 16 / s.c_in));
+      s.c_in = uniform(1, limits.channels / 2);
+      s.c_out = s.c_in * uniform(1, std::min<int64_t>(3, limits.channels / s.c_in));
       s.groups = s.c_in;
     } else {  // grouped
       s.groups = uniform(2, 4);
-      s.c_in = s.groups * uniform(1, 16 / s.groups);
-      s.c_out = s.groups * uniform(1, 16 / s.groups);
+      s.c_in = s.groups * uniform(1, limits.channels / s.groups);
+      s.c_out = s.groups * uniform(1, limits.channels / s.groups);
     }
-    s.h_in = uniform(1, 12);
-    s.w_in = uniform(1, 12);
-    s.kh = uniform(1, 5);
-    s.kw = uniform(1, 5);
+    s.h_in = uniform(1, limits.image);
+    s.w_in = uniform(1, limits.image);
+    s.kh = uniform(1, limits.kernel);
+    s.kw = uniform(1, limits.kernel);
     s.stride_h = uniform(1, 3);
     s.stride_w = uniform(1, 3);
     s.dilation_h = chance(70) ? 1 : uniform(2, 3);
@@ -555,10 +562,29 @@ std::vector<Case> random_cases() {
   std::vector<Case> cases = named(specs);
   for (size_t k = 0; k < cases.size(); ++k) {
     char prefix[16];
-    std::snprintf(prefix, sizeof prefix, "r%03zu_", k);
+    std::snprintf(prefix, sizeof prefix, "%s%03zu_", name_prefix, k);
     cases[k].name = prefix + cases[k].name;
   }
   return cases;
+}
+
+// ~150 specs at small sizes (channels <= 16, images <= 12, kernels <= 5): every run.
+std::vector<Case> random_cases() { return random_cases(20240611u, 150, RandomLimits{}, "r"); }
+
+// An opt-in sweep at the sizes of real layers' tiles, where the templates take their
+// wider paths (16-lane vectors, several vectors a tile, rows too wide to unroll):
+// CONVJIT_RANDOM_SPECS=SEED:COUNT (e.g. 7:200; about 1 s a spec) draws COUNT specs of
+// up to 48 channels, 72x72 images and 7x7 kernels. Unset, it adds no tests.
+std::vector<Case> opt_in_random_cases() {
+  const char* request = std::getenv("CONVJIT_RANDOM_SPECS");
+  if (request == nullptr || *request == '\0') return {};
+  unsigned seed = 0;
+  size_t count = 0;
+  if (std::sscanf(request, "%u:%zu", &seed, &count) != 2 || count == 0) {
+    std::fprintf(stderr, "CONVJIT_RANDOM_SPECS='%s': expected SEED:COUNT, e.g. 7:200\n", request);
+    std::abort();
+  }
+  return random_cases(seed, count, RandomLimits{48, 72, 7}, "s");
 }
 
 // ---- The tests ---------------------------------------------------------------------
@@ -574,6 +600,7 @@ INSTANTIATE_TEST_SUITE_P(PaddingModes, Correctness, testing::ValuesIn(padding_mo
 INSTANTIATE_TEST_SUITE_P(Features, Correctness, testing::ValuesIn(feature_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(EdgeSizes, Correctness, testing::ValuesIn(edge_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(RandomSweep, Correctness, testing::ValuesIn(random_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(LargerRandomSweep, Correctness, testing::ValuesIn(opt_in_random_cases()), case_name);
 
 class SeedExamples : public testing::TestWithParam<SeedCase> {};
 
