@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include "convjit/conv_spec.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "scoped_test_state.h"
 
 namespace convjit {
 namespace {
@@ -573,14 +575,20 @@ std::vector<Case> random_cases() { return random_cases(20240611u, 150, RandomLim
 
 // An opt-in sweep at the sizes of real layers' tiles, where the templates take their
 // wider paths (16-lane vectors, several vectors a tile, rows too wide to unroll):
-// CONVJIT_RANDOM_SPECS=SEED:COUNT (e.g. 7:200; about 1 s a spec) draws COUNT specs of
-// up to 48 channels, 72x72 images and 7x7 kernels. Unset, it adds no tests.
+// CONVJIT_RANDOM_SPECS=SEED:COUNT (e.g. 7:200; about 0.4 s a spec on a 2-core Zen 4)
+// draws COUNT specs of up to 48 channels, 72x72 images and 7x7 kernels. Unset, it adds
+// no tests; anything but two unsigned numbers around a colon (COUNT above 0) stops.
 std::vector<Case> opt_in_random_cases() {
   const char* request = std::getenv("CONVJIT_RANDOM_SPECS");
   if (request == nullptr || *request == '\0') return {};
   unsigned seed = 0;
   size_t count = 0;
-  if (std::sscanf(request, "%u:%zu", &seed, &count) != 2 || count == 0) {
+  int consumed = 0;
+  const char* colon = std::strchr(request, ':');
+  const bool digits_first = std::isdigit(static_cast<unsigned char>(request[0])) && colon != nullptr &&
+                            std::isdigit(static_cast<unsigned char>(colon[1]));
+  if (!digits_first || std::sscanf(request, "%u:%zu%n", &seed, &count, &consumed) != 2 ||
+      request[consumed] != '\0' || count == 0) {
     std::fprintf(stderr, "CONVJIT_RANDOM_SPECS='%s': expected SEED:COUNT, e.g. 7:200\n", request);
     std::abort();
   }
@@ -601,6 +609,26 @@ INSTANTIATE_TEST_SUITE_P(Features, Correctness, testing::ValuesIn(feature_cases(
 INSTANTIATE_TEST_SUITE_P(EdgeSizes, Correctness, testing::ValuesIn(edge_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(RandomSweep, Correctness, testing::ValuesIn(random_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(LargerRandomSweep, Correctness, testing::ValuesIn(opt_in_random_cases()), case_name);
+
+// A malformed request must stop the run with a message naming it, not run no tests.
+TEST(LargerRandomSweepRequest, MalformedStopsWithMessage) {
+  for (const char* bad : {"7", "7:", ":5", "7:0", "7:-5", "-1:5", "7:5x", "a:5"}) {
+    EXPECT_DEATH(
+        {
+          ScopedEnv request("CONVJIT_RANDOM_SPECS", bad);
+          opt_in_random_cases();
+        },
+        "expected SEED:COUNT")
+        << bad;
+  }
+}
+
+TEST(LargerRandomSweepRequest, WellFormedDrawsThatMany) {
+  ScopedEnv request("CONVJIT_RANDOM_SPECS", "7:3");
+  const std::vector<Case> cases = opt_in_random_cases();
+  ASSERT_EQ(cases.size(), 3u);
+  EXPECT_EQ(cases[0].name.rfind("s000_", 0), 0u) << cases[0].name;
+}
 
 class SeedExamples : public testing::TestWithParam<SeedCase> {};
 
