@@ -7,7 +7,8 @@
 // as when the tuner measures); --warm reuses one set, as `convjit bench` times.
 // The candidate `onednn` times oneDNN's kernel on its preferred layouts (data already
 // in them, as `convjit bench` times it) in the same rounds, on HL_NUM_THREADS threads
-// (else all cores): the distance to the peer, measured at the same moments.
+// (else all cores): the distance to the peer, measured at the same moments. Without
+// --warm it rotates over as many copies of the layer as convjit's runs do.
 //
 // usage: schedule_ab [--rounds R] [--runs N] [--warm] [--target T] [problem options] DESCRIPTOR
 //                    SCHEDULE... (TEMPLATE(k=v,...), TEMPLATE alone for its defaults, default or onednn)
@@ -34,8 +35,9 @@ double median(std::vector<double> v) {
 }
 
 // The median of `runs` timed calls of oneDNN's blocked form after one untimed call.
-double time_onednn_blocked(convjit::peers::OneDnnConvolution& peer, int runs) {
-  peer.run_blocked();
+// `sets` warm-up runs, one per buffer set, then `runs` timed ones.
+double time_onednn_blocked(convjit::peers::OneDnnConvolution& peer, int sets, int runs) {
+  for (int i = 0; i < sets; ++i) peer.run_blocked();
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
@@ -93,11 +95,12 @@ int main(int argc, char** argv) {
   std::vector<convjit::Kernel> kernels;
   std::vector<std::string> names;
   std::unique_ptr<convjit::peers::OneDnnConvolution> peer;
+  const int peer_sets = warm ? 1 : convjit::rotating_buffer_set_count(problem->spec);
   size_t peer_at = schedules.size();
   for (const std::string& text : schedules) {
     if (text == "onednn") {
       if (peer) continue;
-      auto created = convjit::peers::OneDnnConvolution::create(problem->spec, halide_threads());
+      auto created = convjit::peers::OneDnnConvolution::create(problem->spec, halide_threads(), peer_sets);
       if (!created.ok()) {
         std::fprintf(stderr, "schedule_ab: onednn: %s\n", created.status().message().c_str());
         return 1;
@@ -105,7 +108,7 @@ int main(int argc, char** argv) {
       peer = std::move(*created);
       peer_at = names.size();
       names.push_back("oneDNN blocked (" + peer->implementation() + ", " + std::to_string(halide_threads()) +
-                      " threads)");
+                      " threads" + (warm ? "" : ", " + std::to_string(peer_sets) + " buffer sets") + ")");
       continue;
     }
     convjit::StatusOr<convjit::Kernel> kernel = convjit::Status::internal("unset");
@@ -127,7 +130,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     for (size_t k = 0, kernel = 0; k < names.size(); ++k) {
       if (k == peer_at) {
-        times[k].push_back(time_onednn_blocked(*peer, runs));
+        times[k].push_back(time_onednn_blocked(*peer, peer_sets, runs));
         continue;
       }
       auto ms = convjit::measure_kernel(kernels[kernel++], runs, warm);

@@ -47,7 +47,7 @@ void ensure_passive_openmp(char** argv) {
 
 bool onednn_available() { return false; }
 
-StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec&, int) {
+StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec&, int, int) {
   return Status::unsupported("convjit was built without oneDNN (install libdnnl-dev and reconfigure)");
 }
 
@@ -67,8 +67,7 @@ void fill(memory& m) {
 
 class DnnlConvolution final : public OneDnnConvolution {
  public:
-  explicit DnnlConvolution(const ConvSpec& s)
-      : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+  DnnlConvolution(const ConvSpec& s, int buffer_sets) : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
     const memory::dims src_dims = {s.n, s.c_in, s.h_in, s.w_in};
     const memory::dims dst_dims = {s.n, s.c_out, output_h(s), output_w(s)};
     const bool grouped = s.groups > 1;
@@ -106,54 +105,71 @@ class DnnlConvolution final : public OneDnnConvolution {
       implementation_ = pd.impl_info_str();
       primitive_ = dnnl::deconvolution_forward(pd);
     }
-    src_plain_ = memory({src_dims, f32, memory::format_tag::nchw}, engine_);
-    dst_plain_ = memory({dst_dims, f32, memory::format_tag::nchw}, engine_);
-    src_b_ = memory(src_md, engine_);
-    wei_b_ = memory(wei_md, engine_);
-    dst_b_ = memory(dst_md, engine_);
-    bias_ = memory(bias_md, engine_);
-    fill(src_plain_);
-    fill(wei_b_);
-    fill(bias_);
-    to_blocked_ = dnnl::reorder(src_plain_, src_b_);
-    to_plain_ = dnnl::reorder(dst_b_, dst_plain_);
-    to_blocked_.execute(stream_, src_plain_, src_b_);
+    for (int k = 0; k < std::max(buffer_sets, 1); ++k) {
+      Buffers b;
+      b.src_plain = memory({src_dims, f32, memory::format_tag::nchw}, engine_);
+      b.dst_plain = memory({dst_dims, f32, memory::format_tag::nchw}, engine_);
+      b.src = memory(src_md, engine_);
+      b.wei = memory(wei_md, engine_);
+      b.dst = memory(dst_md, engine_);
+      b.bias = memory(bias_md, engine_);
+      fill(b.src_plain);
+      fill(b.wei);
+      fill(b.bias);
+      sets_.push_back(b);
+    }
+    to_blocked_ = dnnl::reorder(sets_[0].src_plain, sets_[0].src);
+    to_plain_ = dnnl::reorder(sets_[0].dst, sets_[0].dst_plain);
+    for (Buffers& b : sets_) to_blocked_.execute(stream_, b.src_plain, b.src);
     stream_.wait();
   }
 
   void run_blocked() override {
-    execute();
+    execute(next_set());
     stream_.wait();
   }
   void run_nchw() override {
-    to_blocked_.execute(stream_, src_plain_, src_b_);
-    execute();
-    to_plain_.execute(stream_, dst_b_, dst_plain_);
+    Buffers& b = next_set();
+    to_blocked_.execute(stream_, b.src_plain, b.src);
+    execute(b);
+    to_plain_.execute(stream_, b.dst, b.dst_plain);
     stream_.wait();
   }
   const std::string& implementation() const override { return implementation_; }
 
  private:
-  void execute() {
-    primitive_.execute(stream_, {{DNNL_ARG_SRC, src_b_}, {DNNL_ARG_WEIGHTS, wei_b_}, {DNNL_ARG_BIAS, bias_},
-                                 {DNNL_ARG_DST, dst_b_}});
+  struct Buffers {
+    memory src_plain, dst_plain, src, wei, dst, bias;
+  };
+
+  Buffers& next_set() {
+    Buffers& b = sets_[next_];
+    next_ = (next_ + 1) % sets_.size();
+    return b;
+  }
+
+  void execute(Buffers& b) {
+    primitive_.execute(stream_, {{DNNL_ARG_SRC, b.src}, {DNNL_ARG_WEIGHTS, b.wei}, {DNNL_ARG_BIAS, b.bias},
+                                 {DNNL_ARG_DST, b.dst}});
   }
 
   dnnl::engine engine_;
   dnnl::stream stream_;
   dnnl::primitive primitive_;
   dnnl::reorder to_blocked_, to_plain_;
-  memory src_plain_, dst_plain_, src_b_, wei_b_, dst_b_, bias_;
+  std::vector<Buffers> sets_;
+  size_t next_ = 0;
   std::string implementation_;
 };
 
 }  // namespace
 
-StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec& requested, int threads) {
+StatusOr<std::unique_ptr<OneDnnConvolution>> OneDnnConvolution::create(const ConvSpec& requested, int threads,
+                                                                     int buffer_sets) {
   if (requested.dtype != DataType::kFloat32) return Status::unsupported("oneDNN is timed on f32 only");
   omp_set_num_threads(threads);
   try {
-    return std::unique_ptr<OneDnnConvolution>(new DnnlConvolution(canonicalize(requested)));
+    return std::unique_ptr<OneDnnConvolution>(new DnnlConvolution(canonicalize(requested), buffer_sets));
   } catch (const dnnl::error& e) {
     return Status::unsupported(std::string("oneDNN rejects this geometry: ") + e.what());
   }

@@ -31,10 +31,13 @@ StatusOr<OneDnnTimes> time_onednn(const ConvSpec& spec, int threads, int repeat)
 // A oneDNN convolution set up once (primitive, buffers in both layouts, on `threads`
 // OpenMP threads), run one call at a time, so that a caller can interleave its runs
 // with its own: on a shared machine whose speed drifts over seconds, a ratio of two
-// times measured one after the other drifts with it.
+// times measured one after the other drifts with it. With `buffer_sets` above 1 each
+// call runs on the next of that many copies of the buffers (one primitive), so that
+// the layer is not all in cache, as convjit's cold measurements rotate.
 class OneDnnConvolution {
  public:
-  static StatusOr<std::unique_ptr<OneDnnConvolution>> create(const ConvSpec& spec, int threads);
+  static StatusOr<std::unique_ptr<OneDnnConvolution>> create(const ConvSpec& spec, int threads,
+                                                             int buffer_sets = 1);
   virtual ~OneDnnConvolution() = default;
   virtual void run_blocked() = 0;  // preferred layouts, the data already in them
   virtual void run_nchw() = 0;     // reorder in, convolution, reorder out

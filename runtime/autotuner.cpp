@@ -46,12 +46,7 @@ class BufferSets {
     in_count_ = product(in.data(), 4);
     out_count_ = product(out.data(), 4);
     w_count_ = product(w.data(), weight_rank(s));
-    const int64_t bytes = (in_count_ + out_count_ + w_count_ + s.c_out) * element_size(s.dtype);
-    // Enough sets to overflow a 32 MB last-level cache, at most 8, at least 2 when
-    // two fit in 1 GiB.
-    int64_t sets = std::clamp<int64_t>((int64_t{32} << 20) / std::max<int64_t>(bytes, 1) + 1, 2, 8);
-    if (2 * bytes > (int64_t{1} << 30)) sets = 1;
-    sets = std::min(sets, std::max<int64_t>(max_sets, 1));
+    const int64_t sets = std::min<int64_t>(rotating_buffer_set_count(s), std::max<int64_t>(max_sets, 1));
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> uniform(-1.f, 1.f);
     for (int64_t k = 0; k < sets; ++k) {
@@ -194,6 +189,14 @@ struct Candidate {
 };
 
 }  // namespace
+
+int rotating_buffer_set_count(const ConvSpec& s) {
+  const int64_t elements = product(input_shape(s).data(), 4) + product(output_shape(s).data(), 4) +
+                           product(weight_shape(s).data(), weight_rank(s)) + s.c_out;
+  const int64_t bytes = elements * element_size(s.dtype);
+  if (2 * bytes > (int64_t{1} << 30)) return 1;
+  return static_cast<int>(std::clamp<int64_t>((int64_t{32} << 20) / std::max<int64_t>(bytes, 1) + 1, 2, 8));
+}
 
 StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs, bool warm) {
   BufferSets buffers(kernel.spec(), 7, warm ? 1 : 8);

@@ -84,4 +84,8 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target, const
 // times (its data stays in the caches the layer fits in).
 StatusOr<double> measure_kernel(const Kernel& kernel, int timing_runs, bool warm = false);
 
+// How many buffer sets cold measurements of `spec` rotate over: enough to overflow a
+// 32 MB last-level cache, 2 to 8; 1 when two sets would pass 1 GiB.
+int rotating_buffer_set_count(const ConvSpec& spec);
+
 }  // namespace convjit
