@@ -4,6 +4,7 @@
 #include "pipeline_compiler.h"
 
 #include "host_target.h"
+#include "quiet_halide_log.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 extern char** environ;
@@ -57,6 +59,8 @@ bool is_gpu_target(const Halide::Target& target) { return target.has_feature(Hal
 Status compile_to_object(const ConvAlgorithm& algorithm, const Halide::Target& target,
                          const std::string& function_name, const std::string& object_path) {
   return catch_halide_errors("compiling " + function_name, [&] {
+    std::optional<QuietHalideLog> quiet;
+    if (algorithm.halide_autoscheduled) quiet.emplace();
     Halide::Pipeline pipeline(algorithm.output);
     pipeline.compile_to_object(object_path, algorithm.arguments(), function_name,
                                target.with_feature(Halide::Target::NoRuntime));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu_templates.h"
+#include "quiet_halide_log.h"
 
 namespace convjit {
 namespace {
@@ -110,7 +111,9 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     load_once(chosen);
     set_estimates(a);
     // Two cores, a 32 MB last-level cache, and the balance Halide's own apps use.
+    QuietHalideLog quiet;
     Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
+    a.halide_autoscheduled = true;
   }
 };
 
