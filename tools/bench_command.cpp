@@ -16,6 +16,7 @@
 
 #include "command_line.h"
 #include "commands.h"
+#include "convjit/autotuner.h"
 #include "convjit/descriptor.h"
 #include "convjit/runtime.h"
 #include "fma_peak.h"
@@ -56,11 +57,12 @@ StatusOr<std::vector<int>> parse_threads(const std::string& text) {
   return threads;
 }
 
-// One buffer set of the kernel's shapes (zeros), run again and again: warm caches,
-// as oneDNN is timed.
+// Buffer sets of the kernel's shapes (zeros), each run on the next: one set (warm
+// caches) or, cold, as many as the tuner rotates over (more than a 32 MB last-level
+// cache holds); oneDNN is given as many.
 class ConvjitRunner {
  public:
-  explicit ConvjitRunner(const Kernel& kernel) : kernel_(kernel), spec_(kernel.spec()) {
+  ConvjitRunner(const Kernel& kernel, int sets) : kernel_(kernel), spec_(kernel.spec()) {
     const auto in = input_shape(spec_), out = output_shape(spec_);
     const auto w = weight_shape(spec_);
     in_dims_.assign(in.begin(), in.end());
@@ -72,22 +74,32 @@ class ConvjitRunner {
       for (int64_t d : dims) n *= d;
       return static_cast<size_t>(n);
     };
-    src_.assign(bytes(in_dims_), 0);
-    wei_.assign(bytes(w_dims_), 0);
-    bias_.assign(static_cast<size_t>(spec_.c_out * elem), 0);
-    dst_.assign(bytes(out_dims_), 0);
+    for (int k = 0; k < std::max(sets, 1); ++k) {
+      Set set;
+      set.src.assign(bytes(in_dims_), 0);
+      set.wei.assign(bytes(w_dims_), 0);
+      set.bias.assign(static_cast<size_t>(spec_.c_out * elem), 0);
+      set.dst.assign(bytes(out_dims_), 0);
+      sets_.push_back(std::move(set));
+    }
   }
   Status run() {
-    const TensorView bias_view = TensorView::dense(bias_.data(), {spec_.c_out});
-    return kernel_.run(TensorView::dense(src_.data(), in_dims_), TensorView::dense(wei_.data(), w_dims_),
-                       spec_.has_bias ? &bias_view : nullptr, TensorView::dense(dst_.data(), out_dims_));
+    Set& set = sets_[next_];
+    next_ = (next_ + 1) % sets_.size();
+    const TensorView bias_view = TensorView::dense(set.bias.data(), {spec_.c_out});
+    return kernel_.run(TensorView::dense(set.src.data(), in_dims_), TensorView::dense(set.wei.data(), w_dims_),
+                       spec_.has_bias ? &bias_view : nullptr, TensorView::dense(set.dst.data(), out_dims_));
   }
 
  private:
+  struct Set {
+    std::vector<uint8_t> src, wei, bias, dst;
+  };
   const Kernel& kernel_;
   const ConvSpec spec_;
   std::vector<int64_t> in_dims_, out_dims_, w_dims_;
-  std::vector<uint8_t> src_, wei_, bias_, dst_;
+  std::vector<Set> sets_;
+  size_t next_ = 0;
 };
 
 struct SideBySideTimes {
@@ -114,8 +126,8 @@ double median(std::vector<double> v) {
 // 1 thread (0.26-0.29 ms against 0.15 with 100 runs; 2-core AMD EPYC Zen 4,
 // 2026-12-02), and oneDNN's blocked form took 15-20% longer when it went there.
 StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnConvolution* peer, int threads,
-                                            int repeat) {
-  ConvjitRunner convjit(kernel);
+                                            int repeat, int buffer_sets) {
+  ConvjitRunner convjit(kernel, buffer_sets);
   const int per_round = std::max(1, repeat / kBenchRounds);
   std::vector<double> mine, blocked, nchw;
   struct Contender {
@@ -177,7 +189,7 @@ int bench_command(const std::vector<std::string>& args) {
   CommandError error;
   if (!route_arguments("bench", args,
                        {{"--batch", true}, {"--threads", true}, {"--repeat", true}, {"--json", false},
-                        {"--no-onednn", false}, {"--target", true}, {"--weights", true}},
+                        {"--no-onednn", false}, {"--target", true}, {"--weights", true}, {"--buffers", true}},
                        &routed, &error)) {
     return report_error(error);
   }
@@ -207,6 +219,11 @@ int bench_command(const std::vector<std::string>& args) {
   if (weights != "prepared" && weights != "given") {
     return report_error("--weights '" + weights + "': expected prepared or given (see 'convjit bench --help')", kExitUsage);
   }
+  const std::string buffers = routed.options.count("--buffers") ? routed.options["--buffers"] : "warm";
+  if (buffers != "warm" && buffers != "cold") {
+    return report_error("--buffers '" + buffers + "': expected warm or cold (see 'convjit bench --help')", kExitUsage);
+  }
+  const bool cold = buffers == "cold";
 
   std::vector<Problem> problems;
   if (!problems_from_arguments("bench", routed, &problems, &error)) return report_error(error);
@@ -218,6 +235,7 @@ int bench_command(const std::vector<std::string>& args) {
     if (routed.options.count("--threads")) {
       return report_error("--threads does not apply to a CUDA target (see 'convjit bench --help')", kExitUsage);
     }
+    if (cold) return report_error("--buffers cold: only for CPU targets so far", kExitUsage);
     return bench_cuda(problems, target, repeat, json);
   }
 
@@ -234,6 +252,9 @@ int bench_command(const std::vector<std::string>& args) {
                     ? "prepared: in preferred_weight_layout (oihw16o for layers with 1 MiB or more "
                       "in blocks of 16 channels; column wtag), reordered once beforehand as oneDNN's are"
                     : "as given (oihw, iohw, ...), repacked inside the kernel where its schedule needs it");
+    std::printf("buffers: %s\n", cold ? "cold: each run (convjit's and oneDNN's) on the next of 2-8 copies of the "
+                                        "layer's data, more than a 32 MB last-level cache holds (the count per layer: JSON's buffer_sets)"
+                                      : "warm: one copy of the layer's data, reused by every run");
     for (int t : *threads) {
       std::printf("measured FMA peak, %d thread(s): %.1f GFLOP/s (before the layers; each layer's peak%% is "
                   "against the mean of the peaks measured before and after its rounds)\n", t, initial_peak[t]);
@@ -256,11 +277,12 @@ int bench_command(const std::vector<std::string>& args) {
       set_num_threads(t);
       // A geometry oneDNN rejects (or an f16 spec) is timed by convjit alone.
       std::unique_ptr<peers::OneDnnConvolution> peer;
+      const int buffer_sets = cold ? rotating_buffer_set_count(timed) : 1;
       if (with_onednn) {
-        auto created = peers::OneDnnConvolution::create(p.spec, t);
+        auto created = peers::OneDnnConvolution::create(p.spec, t, buffer_sets);
         if (created.ok()) peer = std::move(*created);
       }
-      auto times = time_side_by_side(*kernel, peer.get(), t, repeat);
+      auto times = time_side_by_side(*kernel, peer.get(), t, repeat, buffer_sets);
       if (!times.ok()) return report_error(times.status());
       const double blocked = times->blocked_ms, nchw = times->nchw_ms;
       const double convjit_ms = times->convjit_ms, peak = times->peak_gflops;
@@ -272,12 +294,12 @@ int bench_command(const std::vector<std::string>& args) {
       if (json) {
         std::printf("{\"name\": %s, \"descriptor\": %s, \"threads\": %d, \"convjit_ms\": %s, \"onednn_blocked_ms\": %s, "
                     "\"onednn_nchw_ms\": %s, \"gflops\": %s, \"peak_fraction\": %s, \"peak_gflops\": %s, \"ready_ms\": %s, "
-                    "\"wtag\": %s, \"schedule\": %s}\n",
+                    "\"wtag\": %s, \"buffer_sets\": %d, \"schedule\": %s}\n",
                     json_quote(name).c_str(), json_quote(print_descriptor(p.spec)).c_str(), t,
                     json_positive_number(convjit_ms).c_str(), json_positive_number(blocked).c_str(), json_positive_number(nchw).c_str(),
                     json_positive_number(gflops).c_str(), json_positive_number(gflops / peak).c_str(), json_positive_number(peak).c_str(),
                     json_positive_number(kernel->compile_seconds() * 1e3).c_str(), json_quote(to_string(timed.weight_layout)).c_str(),
-                    json_quote(kernel->schedule()).c_str());
+                    buffer_sets, json_quote(kernel->schedule()).c_str());
       } else {
         auto cell = [](double v) {
           char buf[32];

@@ -480,6 +480,18 @@ for mode in prepared given; do
     fail "bench --weights $mode: exit $rc, expected $want in: $(cat "$WORK/stdout") $(cat "$WORK/stderr")"
   fi
 done
+# --buffers cold: runs rotate over several copies of the layer (the JSON counts them);
+# warm reuses one.
+for mode in warm cold; do
+  checks=$((checks + 1))
+  run_convjit bench mb1ic8ih8oc8oh8kh3ph1n --buffers "$mode" --threads 1 --repeat 1 --no-onednn --json
+  want='"buffer_sets": 1,'
+  if [ "$mode" = cold ]; then want='"buffer_sets": 8,'; fi
+  if [ "$rc" -ne 0 ] || ! grep -qF "$want" "$WORK/stdout"; then
+    fail "bench --buffers $mode: exit $rc, expected $want in: $(cat "$WORK/stdout") $(cat "$WORK/stderr")"
+  fi
+done
+expect_error_naming 2 "--buffers 'hot'" bench "$D" --buffers hot --no-onednn
 expect_help tune --help
 expect_help bench --help
 expect_help aot --help
