@@ -34,8 +34,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// The median of `runs` timed calls of oneDNN's blocked form after one untimed call.
-// `sets` warm-up runs, one per buffer set, then `runs` timed ones.
+// The median of `runs` timed calls of oneDNN's blocked form, after one untimed call on
+// each of its `sets` buffer sets.
 double time_onednn_blocked(convjit::peers::OneDnnConvolution& peer, int sets, int runs) {
   for (int i = 0; i < sets; ++i) peer.run_blocked();
   std::vector<double> ms;

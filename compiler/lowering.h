@@ -77,11 +77,6 @@ struct ConvAlgorithm {
   // Only in the GEMM form (compiler/gemm_lowering.h): the sums come from an extern
   // matrix-multiply stage instead of `accumulator` (then undefined).
   bool gemm_form = false;
-
-  // Scheduled by one of Halide's autoscheduler plugins (halide_autoscheduler
-  // template): compiling it writes Halide warnings the user has no use for, which
-  // compile_to_object holds back (compiler/quiet_halide_log.h).
-  bool halide_autoscheduled = false;
   // im2col: gemm_columns(x, y, k, n) is the input value output position (x, y) of
   // image n multiplies with row k of the weight matrix; undefined when the GEMM
   // reads the input itself (1x1, stride 1, no padding).
@@ -89,6 +84,11 @@ struct ConvAlgorithm {
   // The extern stage's result (x, y, c, n): float32 sums, or the output itself when
   // no bias is added (then `output` is this Func).
   Halide::Func gemm_product;
+
+  // Scheduled by one of Halide's autoscheduler plugins (halide_autoscheduler
+  // template): compiling it writes Halide warnings the user has no use for, which
+  // compile_to_object holds back (compiler/quiet_halide_log.h).
+  bool halide_autoscheduled = false;
 
   // Only in the flat form of a 1x1 convolution (compiler/flat_lowering.h): the sums
   // per flattened output position p = x + w_out * y, flat_accumulator(p, c, n), with

@@ -30,9 +30,6 @@ class QuietHalideLog {
   QuietHalideLog(const QuietHalideLog&) = delete;
   QuietHalideLog& operator=(const QuietHalideLog&) = delete;
 
-  // What was held back so far.
-  std::string held() const { return held_.str(); }
-
  private:
   std::ostringstream held_;
   std::streambuf* saved_ = nullptr;

@@ -147,8 +147,8 @@ StatusOr<SideBySideTimes> time_side_by_side(const Kernel& kernel, peers::OneDnnC
                           },
                           &nchw});
   }
-  // One contender's turn in a round: an untimed run (its data back in cache), then
-  // `runs` timed ones.
+  // One contender's turn in a round: an untimed run (its data back in cache; cold,
+  // its code and one of its buffer sets), then `runs` timed ones.
   auto turn = [](std::vector<double>& times, int runs, const std::function<Status()>& body) -> Status {
     CONVJIT_RETURN_IF_ERROR(body());
     for (int i = 0; i < runs; ++i) {
