@@ -67,6 +67,17 @@ expect_help() {
   if [ -s "$WORK/stderr" ]; then fail "convjit $*: wrote to stderr: $(cat "$WORK/stderr")"; fi
 }
 
+# expect_output TEXT ARGS...: convjit ARGS exits 0 with TEXT (a fixed string) on stdout.
+expect_output() {
+  local want=$1
+  shift
+  checks=$((checks + 1))
+  run_convjit "$@"
+  if [ "$rc" -ne 0 ] || ! grep -qF "$want" "$WORK/stdout"; then
+    fail "convjit $*: exit $rc, expected $want in: $(cat "$WORK/stdout") $(cat "$WORK/stderr")"
+  fi
+}
+
 # expect_values FILE "v1 v2 ...": the .npy FILE holds exactly these values.
 expect_values() {
   checks=$((checks + 1))
@@ -471,26 +482,13 @@ expect_error_naming 2 "--weights 'bogus'" bench "$D" --weights bogus --no-onednn
 # --weights: prepared (default) times a layer with 1 MiB of weights in blocks of 16
 # output channels with oihw16o weights, given with the problem's own layout; the JSON
 # says which.
-for mode in prepared given; do
-  checks=$((checks + 1))
-  run_convjit bench mb1ic256ih3oc1024oh3kh1ph0 --weights "$mode" --threads 1 --repeat 1 --no-onednn --json
-  want='"wtag": "oihw16o"'
-  if [ "$mode" = given ]; then want='"wtag": "oihw"'; fi
-  if [ "$rc" -ne 0 ] || ! grep -qF "$want" "$WORK/stdout"; then
-    fail "bench --weights $mode: exit $rc, expected $want in: $(cat "$WORK/stdout") $(cat "$WORK/stderr")"
-  fi
-done
+B="--threads 1 --repeat 1 --no-onednn --json"
+expect_output '"wtag": "oihw16o"' bench mb1ic256ih3oc1024oh3kh1ph0 --weights prepared $B
+expect_output '"wtag": "oihw"' bench mb1ic256ih3oc1024oh3kh1ph0 --weights given $B
 # --buffers cold: runs rotate over several copies of the layer (the JSON counts them);
 # warm reuses one.
-for mode in warm cold; do
-  checks=$((checks + 1))
-  run_convjit bench mb1ic8ih8oc8oh8kh3ph1n --buffers "$mode" --threads 1 --repeat 1 --no-onednn --json
-  want='"buffer_sets": 1,'
-  if [ "$mode" = cold ]; then want='"buffer_sets": 8,'; fi
-  if [ "$rc" -ne 0 ] || ! grep -qF "$want" "$WORK/stdout"; then
-    fail "bench --buffers $mode: exit $rc, expected $want in: $(cat "$WORK/stdout") $(cat "$WORK/stderr")"
-  fi
-done
+expect_output '"buffer_sets": 1,' bench mb1ic8ih8oc8oh8kh3ph1n --buffers warm $B
+expect_output '"buffer_sets": 8,' bench mb1ic8ih8oc8oh8kh3ph1n --buffers cold $B
 expect_error_naming 2 "--buffers 'hot'" bench "$D" --buffers hot --no-onednn
 expect_help tune --help
 expect_help bench --help
