@@ -104,10 +104,14 @@ StatusOr<Produced> produce(const ConvSpec& spec, const Halide::Target& target, c
   const std::string name = function_name(key);
 
   // A requested schedule (explicit or tuned) is named in the disk key; the default
-  // one is a function of the spec, the target and the code generator, all in the
-  // key already. So a disk hit needs no lowering: the description comes from the entry.
+  // one is a function of the spec, the target, the code generator (all in the key
+  // already) and the host traits the target string cannot say (a Zen 4 and a Zen 5
+  // sharing a cache directory share target strings too). So a disk hit needs no
+  // lowering: the description comes from the entry.
+  const std::string cpu_traits = default_schedule_cpu_traits(target);
   const std::string full_key =
-      disk_key(key, request ? request->template_name + "(" + request->params + ")" : "default");
+      disk_key(key, request ? request->template_name + "(" + request->params + ")"
+                            : cpu_traits.empty() ? "default" : "default cpu=" + cpu_traits);
   if (disk && disk->enabled()) {
     DiskCacheEntry stored;
     auto cached = disk->read(full_key, &stored);

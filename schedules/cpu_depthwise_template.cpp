@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "cpu_templates.h"
+#include "host_target.h"
 
 namespace convjit {
 namespace {
@@ -87,8 +88,22 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     const bool unroll_kernel = s.kh * s.kw <= 25 && unroll_kernel_choices(a).back() == 1;
     const std::vector<int> phase_choices = column_phases_choices(a);
     const bool phases = phase_choices.size() == 1 ? phase_choices[0] == 1 : unroll_kernel;
-    return {{"lanes", lanes},
-            {"x_vectors", w_out >= 2 * lanes ? 2 : 1},
+    int x_vectors = w_out >= 2 * lanes ? 2 : 1;
+    // With column phases, on a CPU that runs 512-bit vectors in two halves (Zen 4):
+    // 8 lanes, the tile as wide in columns. Against 16 lanes (bench/schedule_ab --warm,
+    // 9 rounds, ratios to oneDNN, 2-core AMD EPYC Zen 4, 2026-12-03; 1 / 2 threads):
+    // MobileNetV2 conv2_2/dw 0.88x / 1.50x against 0.74x / 1.22x, conv3_2/dw 0.86x /
+    // 2.06x against 0.68x / 1.60x; 1 thread: 224x224x32 3x3 stride 2 0.70x against
+    // 0.58x; 112x112x40 5x5 stride 2 and 112x112x32 multiplier 2 the same. Not
+    // the stage: phases split in 8 lanes for 16-lane taps measured as 16 lanes. Without
+    // phases 16 lanes stay (conv2_1/dw: 1.09x against 1.03x with 8).
+    int vector_lanes = lanes;
+    if (phases && lanes == 16 && target_splits_512_bit_vectors(target)) {
+      vector_lanes = 8;
+      x_vectors *= 2;
+    }
+    return {{"lanes", vector_lanes},
+            {"x_vectors", x_vectors},
             {"y_tile", y_tile},
             // 7x7 and larger keep a loop to bound code size.
             {"unroll_kernel", unroll_kernel ? 1 : 0},

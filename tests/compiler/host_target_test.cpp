@@ -37,5 +37,22 @@ TEST(HostTarget, HostTargetStringsResolveToTheCorrectedHost) {
   EXPECT_TRUE(named->has_feature(Target::AVX512_SapphireRapids));
 }
 
+// The 512-bit split trait (Zen 4) applies to the host's own target only: never to a
+// target without AVX-512 or one whose x86 feature sets differ from this CPU's.
+TEST(HostTarget, The512BitSplitTraitAppliesOnlyToTheHostsOwnAvx512Target) {
+  const Target& host = host_cpu_target();
+  EXPECT_FALSE(target_splits_512_bit_vectors(Target("x86-64-linux-avx-avx2-f16c-fma-sse41")));
+  EXPECT_FALSE(target_splits_512_bit_vectors(Target("arm-64-linux")));
+  EXPECT_EQ(target_splits_512_bit_vectors(host), cpu_splits_512_bit_vectors() && host.has_feature(Target::AVX512));
+  // The host's target with a GPU feature is still this CPU's code.
+  EXPECT_EQ(target_splits_512_bit_vectors(host.with_feature(Target::CUDA)), target_splits_512_bit_vectors(host));
+  if (host.has_feature(Target::AVX512)) {
+    const Target::Feature toggled = Target::AVX512_SapphireRapids;
+    const Target other = host.has_feature(toggled) ? host.without_feature(toggled) : host.with_feature(toggled);
+    EXPECT_FALSE(target_splits_512_bit_vectors(other)) << other.to_string();
+  }
+  EXPECT_EQ(default_schedule_cpu_traits(host), target_splits_512_bit_vectors(host) ? "avx512_in_halves" : "");
+}
+
 }  // namespace
 }  // namespace convjit

@@ -15,6 +15,7 @@
 #include "convjit/conv_spec.h"
 #include "convjit/runtime.h"
 #include "reference_conv.h"
+#include "host_target.h"
 #include "layer_cases.h"
 #include "lowering.h"
 #include "square_conv.h"
@@ -447,6 +448,45 @@ TEST(ScheduleTemplates, Avx2DefaultTilesFitSixteenRegisters) {
   EXPECT_GT(checked, 20);
 }
 
+// cpu_depthwise's defaults with column phases (a horizontal stride): 16 lanes on
+// AVX-512, except where this CPU runs 512-bit vectors in two halves (Zen 4), where 8
+// lanes measured faster; the tile keeps its width in columns. A target named for
+// another machine (AOT) never takes the host's trait.
+TEST(ScheduleTemplates, StridedDepthwiseDefaultsTakeEightLanesWhereTheCpuSplits512BitVectors) {
+  ConvSpec s = ConvSpec::depthwise(1, 96, 112, 112, 1, 3, 3);  // MobileNetV2 conv2_2/dw
+  s.stride_h = s.stride_w = 2;
+  s.pad_top = s.pad_left = 1;
+  ASSERT_TRUE(validate(s).ok()) << validate(s).message();
+  auto depthwise_defaults = [&](const std::string& target) {
+    auto spaces = schedule_spaces(s, target);
+    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+      if (space.is_default) {
+        EXPECT_EQ(space.template_name, "cpu_depthwise");
+        return space.defaults;
+      }
+    }
+    return std::string();
+  };
+  const std::string named = depthwise_defaults("x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41");
+  EXPECT_EQ(param_value(named, "column_phases"), 1) << named;
+  EXPECT_EQ(param_value(named, "lanes"), 16) << named;
+  EXPECT_EQ(param_value(named, "x_vectors"), 2) << named;
+
+  const Halide::Target& host = host_cpu_target();
+  if (host.natural_vector_size<float>() != 16) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
+  const bool splits = target_splits_512_bit_vectors(host);
+  EXPECT_EQ(splits, cpu_splits_512_bit_vectors());
+  const std::string on_host = depthwise_defaults("host");
+  EXPECT_EQ(param_value(on_host, "lanes"), splits ? 8 : 16) << on_host;
+  EXPECT_EQ(param_value(on_host, "x_vectors"), splits ? 4 : 2) << on_host;
+  // Without a horizontal stride (no column phases) 16 lanes stay.
+  ConvSpec unstrided = ConvSpec::depthwise(1, 32, 112, 112, 1, 3, 3);
+  unstrided.pad_top = unstrided.pad_bottom = unstrided.pad_left = unstrided.pad_right = 1;
+  s = unstrided;
+  EXPECT_EQ(param_value(depthwise_defaults("host"), "lanes"), 16);
+}
+
 // On AVX-512, cpu_pointwise's default tasks for position tiles outer (stored straight
 // into the output) leave few tile slots idle and keep two cores busy: a task of t
 // tiles over an image of T tiles gives ceil(T / t) * t slots, the last ones redone.
@@ -845,6 +885,13 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   ConvSpec wide_phases = ConvSpec::depthwise(1, 2, 5, 300, 1, 3, 3);
   wide_phases.stride_h = wide_phases.stride_w = 2;
   wide_phases.pad_top = wide_phases.pad_bottom = wide_phases.pad_left = wide_phases.pad_right = 1;
+  // 35 output columns: a tile of 32 and one shifted inwards, a bias, 7 rows in strips of 8.
+  ConvSpec odd_phases = ConvSpec::depthwise(1, 3, 13, 70, 1, 3, 3);
+  odd_phases.stride_h = odd_phases.stride_w = 2;
+  odd_phases.pad_top = odd_phases.pad_left = 1;
+  odd_phases.pad_bottom = 0;
+  odd_phases.pad_right = 0;
+  odd_phases.has_bias = true;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
       {multiplied, "column_phases=0,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=1,y_tile=4"},
       {multiplied, "column_phases=0,lanes=8,parallel=1,phase_rows=0,row_tile=4,unroll_kernel=0,x_vectors=2,y_tile=8"},
@@ -868,6 +915,9 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
       {unpadded, "column_phases=1,lanes=4,parallel=1,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=8"},
       {wide_phases, "column_phases=1,lanes=16,parallel=0,phase_rows=0,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
       {wide_phases, "column_phases=1,lanes=16,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=2,y_tile=2"},
+      // The default where 512-bit vectors run in halves: 8 lanes, 4 vectors a tile.
+      {wide_phases, "column_phases=1,lanes=8,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=4,y_tile=8"},
+      {odd_phases, "column_phases=1,lanes=8,parallel=0,phase_rows=1,row_tile=2,unroll_kernel=1,x_vectors=4,y_tile=8"},
   };
   for (const auto& request : requests) ASSERT_TRUE(validate(request.first).ok()) << validate(request.first).message();
   if (!check_requests("cpu_depthwise", requests, 13)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
