@@ -54,10 +54,12 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
   Status inserted = db.insert(record);
   if (!inserted.ok()) return report_error(inserted);
   // Halide's own autoscheduler, when the budget left room to measure it.
-  char autoscheduler[96] = "autoscheduler not measured";
+  // Its time comes from the rounds that confirmed the tuned one, unless a run there
+  // failed: then it is the search's own timing, and says so.
+  char autoscheduler[112] = "autoscheduler not measured";
   if (result->autoscheduler_ms > 0) {
-    std::snprintf(autoscheduler, sizeof autoscheduler, "autoscheduler %9.3f ms (tuned x%.1f)", result->autoscheduler_ms,
-                  result->autoscheduler_ms / result->best_ms);
+    std::snprintf(autoscheduler, sizeof autoscheduler, "autoscheduler %9.3f ms (tuned x%.1f%s)", result->autoscheduler_ms,
+                  result->autoscheduler_ms / result->best_ms, result->autoscheduler_confirmed ? "" : ", search timing");
   }
   // The warm-cache confirmation, when a winner other than the default was measured.
   char warm[80] = "";

@@ -1,11 +1,12 @@
 // Tests of the runtime API contract (runtime.h): one compile per key under
 // concurrent requests, kernels shared by many threads, run() argument errors that
 // name the tensor and dimension, the errors of get_kernel, and the tuner's report of
-// the candidates it rejected.
+// the candidates it rejected and of the autoscheduler's time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -420,6 +421,24 @@ TEST(Autotuner, ReportsWhyEachRejectedCandidateWasRejectedAndFitsStartingPoints)
     EXPECT_EQ(why.find("cpu_pointwise(c_block=96"), std::string::npos) << "not fitted to the spec: " << why;
   }
   EXPECT_TRUE(unknown_template_reported) << "rejections: " << result->rejections.size();
+}
+
+// Halide's autoscheduled kernel, when the budget lets the tuner measure one, is timed
+// again in the rounds that confirm the tuned and default times (cold, interleaved),
+// so that the ratio the tuner reports compares one moment of the machine.
+TEST(Autotuner, TimesTheAutoscheduledKernelInTheConfirmationRounds) {
+  const ConvSpec s = square_conv(8, 16, 12, 12, 3, 1, 1);
+  TuneOptions options;
+  options.budget_seconds = 20;  // the autoschedulers run while a quarter (5 s) remains
+  options.timing_runs = 3;
+  auto result = tune(s, "host", options);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  ASSERT_GT(result->autoscheduler_ms, 0) << "no autoscheduler candidate was measured";
+  EXPECT_TRUE(std::isfinite(result->autoscheduler_ms));
+  EXPECT_TRUE(result->autoscheduler_confirmed) << result->autoscheduler_description;
+  EXPECT_EQ(result->autoscheduler_description.rfind("halide_autoscheduler(", 0), 0u) << result->autoscheduler_description;
+  EXPECT_GT(result->default_ms, 0);
+  EXPECT_LE(result->best_ms, result->default_ms);
 }
 
 }  // namespace

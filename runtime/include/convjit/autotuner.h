@@ -5,7 +5,9 @@
 // - Any budget gives an answer: the default schedule is measured first, and the
 //   result is never slower than it (the default wins ties and near-ties): a winner
 //   is confirmed against it interleaved, with cold caches and with warm ones (one
-//   buffer set reused), and must be faster cold and at most 5% slower warm.
+//   buffer set reused), and must be faster cold and at most 5% slower warm. The
+//   fastest autoscheduled kernel (Halide's own) runs in those rounds too, so that
+//   the tuned / autoscheduler ratio is of one moment.
 // - Every candidate's output is compared with the default kernel's output on the
 //   same inputs before it may win (relative error <= 1e-4 for f32, 1e-2 for f16).
 // - Timing: two warm-up runs, then the median of several runs that rotate over
@@ -62,9 +64,13 @@ struct TuneResult {
   double best_warm_ms = 0;
   double default_warm_ms = 0;
   // Halide 14's own autoschedulers (Adams2019, Mullapudi2016) are candidates too;
-  // the best of them, for comparison (0 when none could be measured).
+  // the best of them, for comparison (0 when none could be measured). Timed again
+  // (cold) in the rounds that confirm best_ms and default_ms, interleaved with them,
+  // so that the ratios compare one moment; autoscheduler_confirmed says it was (false:
+  // the search's own timing, where a confirmation run failed).
   double autoscheduler_ms = 0;
   std::string autoscheduler_description;
+  bool autoscheduler_confirmed = false;
   int candidates = 0;
   int rejected = 0;
   // Why, for each rejected candidate: "SCHEDULE: no kernel: ..." (the template does
