@@ -463,24 +463,27 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
   if (challenger || autoscheduler_kernel) {
     std::optional<Kernel> best_kernel;
     BufferSets warm_buffers(spec, options.seed, 1);
-    Status confirmation;
-    if (challenger) {
+    Status confirmation = gpu ? warm_buffers.to_device() : Status();
+    if (challenger && confirmation.ok()) {
       auto kernel = runtime.get_kernel(spec, target_text, result.best);
       if (kernel.ok()) best_kernel = *kernel;
-      confirmation = !kernel.ok() ? kernel.status() : gpu ? warm_buffers.to_device() : Status();
+      confirmation = kernel.status();
     }
+    // Each contender's cold and warm medians, one per round.
+    struct Timings {
+      std::vector<double> cold, warm;
+    };
+    Timings best_times, default_times, autoscheduler_times;
     Status autoscheduler_status;
-    std::vector<double> best_times, default_times, best_warm, default_warm, autoscheduler_times;
+    auto time_both = [&](const Kernel& kernel, Timings& t, Status* status) {
+      t.cold.push_back(median_ms(buffers, kernel, options.timing_runs, status));
+      t.warm.push_back(median_ms(warm_buffers, kernel, options.timing_runs, status));
+    };
     for (int round = 0; round < kRounds && confirmation.ok(); ++round) {
-      if (best_kernel) best_times.push_back(median_ms(buffers, *best_kernel, options.timing_runs, &confirmation));
-      default_times.push_back(median_ms(buffers, *reference_kernel, options.timing_runs, &confirmation));
-      if (best_kernel) {
-        best_warm.push_back(median_ms(warm_buffers, *best_kernel, options.timing_runs, &confirmation));
-        default_warm.push_back(median_ms(warm_buffers, *reference_kernel, options.timing_runs, &confirmation));
-      }
+      if (best_kernel) time_both(*best_kernel, best_times, &confirmation);
+      time_both(*reference_kernel, default_times, &confirmation);
       if (autoscheduler_kernel && autoscheduler_status.ok()) {
-        autoscheduler_times.push_back(
-            median_ms(buffers, *autoscheduler_kernel, options.timing_runs, &autoscheduler_status));
+        time_both(*autoscheduler_kernel, autoscheduler_times, &autoscheduler_status);
       }
     }
     // A failed run leaves infinite times or fewer rounds: then the search's figures
@@ -490,17 +493,15 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
       return v.size() == kRounds ? v[kRounds / 2] : std::numeric_limits<double>::infinity();
     };
     if (confirmation.ok()) {
-      result.default_ms = median_of_rounds(default_times);
-      if (best_kernel) {
-        result.best_ms = median_of_rounds(best_times);
-        result.default_warm_ms = median_of_rounds(default_warm);
-        result.best_warm_ms = median_of_rounds(best_warm);
-      } else {
-        result.best_ms = result.default_ms;
-      }
+      result.default_ms = median_of_rounds(default_times.cold);
+      result.default_warm_ms = median_of_rounds(default_times.warm);
+      result.best_ms = best_kernel ? median_of_rounds(best_times.cold) : result.default_ms;
+      result.best_warm_ms = best_kernel ? median_of_rounds(best_times.warm) : result.default_warm_ms;
     }
-    if (autoscheduler_status.ok() && autoscheduler_kernel && std::isfinite(median_of_rounds(autoscheduler_times))) {
-      result.autoscheduler_ms = median_of_rounds(autoscheduler_times);
+    if (confirmation.ok() && autoscheduler_status.ok() && autoscheduler_kernel &&
+        std::isfinite(median_of_rounds(autoscheduler_times.cold))) {
+      result.autoscheduler_ms = median_of_rounds(autoscheduler_times.cold);
+      result.autoscheduler_warm_ms = median_of_rounds(autoscheduler_times.warm);
       result.autoscheduler_confirmed = true;
     }
     if (challenger && (!best_kernel || !confirmation.ok() || !(result.best_ms < result.default_ms) ||

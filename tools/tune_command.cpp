@@ -61,11 +61,15 @@ int tune_problem(TuningDatabase& db, const Problem& problem, const std::string& 
     std::snprintf(autoscheduler, sizeof autoscheduler, "autoscheduler %9.3f ms (tuned x%.1f%s)", result->autoscheduler_ms,
                   result->autoscheduler_ms / result->best_ms, result->autoscheduler_confirmed ? "" : ", search timing");
   }
-  // The warm-cache confirmation, when a winner other than the default was measured.
-  char warm[80] = "";
+  // The warm-cache timings of the confirmation rounds, when they ran.
+  char warm[128] = "";
   if (result->default_warm_ms > 0) {
-    std::snprintf(warm, sizeof warm, "  warm: default %.3f ms, tuned %.3f ms", result->default_warm_ms,
-                  result->best_warm_ms);
+    int used = std::snprintf(warm, sizeof warm, "  warm: default %.3f ms, tuned %.3f ms", result->default_warm_ms,
+                             result->best_warm_ms);
+    if (result->autoscheduler_warm_ms > 0 && used > 0 && static_cast<size_t>(used) < sizeof warm) {
+      std::snprintf(warm + used, sizeof warm - used, ", autoscheduler %.3f ms (tuned x%.1f)", result->autoscheduler_warm_ms,
+                    result->autoscheduler_warm_ms / result->best_warm_ms);
+    }
   }
   std::printf("%-34s default %9.3f ms  tuned %9.3f ms  x%.2f  %s  %d candidates  %s%s\n",
               problem.name.empty() ? print_descriptor(problem.spec).c_str() : problem.name.c_str(),

@@ -424,7 +424,8 @@ TEST(Autotuner, ReportsWhyEachRejectedCandidateWasRejectedAndFitsStartingPoints)
 }
 
 // Halide's autoscheduled kernel, when the budget lets the tuner measure one, is timed
-// again in the rounds that confirm the tuned and default times (cold, interleaved),
+// again in the rounds that confirm the tuned and default times (cold and warm,
+// interleaved),
 // so that the ratio the tuner reports compares one moment of the machine.
 TEST(Autotuner, TimesTheAutoscheduledKernelInTheConfirmationRounds) {
   const ConvSpec s = square_conv(8, 16, 12, 12, 3, 1, 1);
@@ -436,6 +437,10 @@ TEST(Autotuner, TimesTheAutoscheduledKernelInTheConfirmationRounds) {
   ASSERT_GT(result->autoscheduler_ms, 0) << "no autoscheduler candidate was measured";
   EXPECT_TRUE(std::isfinite(result->autoscheduler_ms));
   EXPECT_TRUE(result->autoscheduler_confirmed) << result->autoscheduler_description;
+  // Warm too (one buffer set), beside the default's and the tuned kernel's warm times.
+  EXPECT_GT(result->autoscheduler_warm_ms, 0);
+  EXPECT_GT(result->default_warm_ms, 0);
+  EXPECT_GT(result->best_warm_ms, 0);
   EXPECT_EQ(result->autoscheduler_description.rfind("halide_autoscheduler(", 0), 0u) << result->autoscheduler_description;
   EXPECT_GT(result->default_ms, 0);
   EXPECT_LE(result->best_ms, result->default_ms);

@@ -59,16 +59,19 @@ struct TuneResult {
   double best_ms = 0;
   double default_ms = 0;
   double best_error = 0;      // relative error of the winner vs the default's output
-  // Both again with warm caches (one buffer set reused), when a winner other than the
-  // default was confirmed (0 otherwise). A winner more than 5% slower warm loses.
+  // Both again with warm caches (one buffer set reused), when confirmation rounds
+  // ran (0 otherwise): for a winner other than the default, or beside an
+  // autoscheduled kernel. A winner more than 5% slower warm loses.
   double best_warm_ms = 0;
   double default_warm_ms = 0;
   // Halide 14's own autoschedulers (Adams2019, Mullapudi2016) are candidates too;
-  // the best of them, for comparison (0 when none could be measured). Timed again
-  // (cold) in the rounds that confirm best_ms and default_ms, interleaved with them,
-  // so that the ratios compare one moment; autoscheduler_confirmed says it was (false:
-  // the search's own timing, where a confirmation run failed).
+  // the best of them, for comparison (0 when none could be measured). Timed again,
+  // cold and warm, in the rounds that confirm best_ms and default_ms, interleaved
+  // with them, so that the ratios compare one moment; autoscheduler_confirmed says
+  // it was (false: autoscheduler_ms is the search's own timing, where a confirmation
+  // run failed, and autoscheduler_warm_ms is 0).
   double autoscheduler_ms = 0;
+  double autoscheduler_warm_ms = 0;
   std::string autoscheduler_description;
   bool autoscheduler_confirmed = false;
   int candidates = 0;
