@@ -38,7 +38,8 @@ bool cpu_splits_512_bit_vectors();
 
 // Whether code for `target` runs on this CPU with 512-bit vectors split in halves:
 // `target` has AVX-512 and the same x86 feature sets as host_cpu_target(), and
-// cpu_splits_512_bit_vectors(). False for a target named for another machine (AOT).
+// cpu_splits_512_bit_vectors(). False for a target with other feature sets (AOT for
+// another machine).
 bool target_splits_512_bit_vectors(const Halide::Target& target);
 
 // The host traits that default schedules for `target` depend on beyond its target

@@ -452,8 +452,8 @@ StatusOr<TuneResult> tune(const ConvSpec& spec, const std::string& target_text, 
   // search picked cpu_direct kernels 1.09-1.18x faster cold that the bench timed at
   // 0.74-0.90x of the defaults (2026-11-22).
   //
-  // The fastest autoscheduled kernel runs in the same rounds (cold), so that the
-  // tuned / autoscheduler ratio compares one moment of the machine: the search timed
+  // The fastest autoscheduled kernel runs in the same rounds (cold and warm), so that
+  // the tuned / autoscheduler ratios compare one moment of the machine: the search timed
   // them minutes apart, and on the shared 2-core machines a memory-bound layer's time
   // moved 2.7x between two tuning runs (MobileNetV2 conv2_2/expand's Adams2019 ratio
   // 1.1x and 3.0x with the same tuned kernel, 2026-12-02 and 12-03).

@@ -94,9 +94,9 @@ class CpuDepthwiseTemplate final : public ScheduleTemplate {
     // 9 rounds, ratios to oneDNN, 2-core AMD EPYC Zen 4, 2026-12-03; 1 / 2 threads):
     // MobileNetV2 conv2_2/dw 0.88x / 1.50x against 0.74x / 1.22x, conv3_2/dw 0.86x /
     // 2.06x against 0.68x / 1.60x; 1 thread: 224x224x32 3x3 stride 2 0.70x against
-    // 0.58x; 112x112x40 5x5 stride 2 and 112x112x32 multiplier 2 the same. Not
-    // the stage: phases split in 8 lanes for 16-lane taps measured as 16 lanes. Without
-    // phases 16 lanes stay (conv2_1/dw: 1.09x against 1.03x with 8).
+    // 0.58x; 112x112x40 5x5 stride 2 and 112x112x32 multiplier 2 the same. The gain is
+    // in the taps' loop: the phases split in 8 lanes under 16-lane taps measured as 16
+    // lanes. Without phases 16 lanes stay (conv2_1/dw: 1.09x against 1.03x with 8).
     int vector_lanes = lanes;
     if (phases && lanes == 16 && target_splits_512_bit_vectors(target)) {
       vector_lanes = 8;

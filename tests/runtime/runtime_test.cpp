@@ -425,8 +425,7 @@ TEST(Autotuner, ReportsWhyEachRejectedCandidateWasRejectedAndFitsStartingPoints)
 
 // Halide's autoscheduled kernel, when the budget lets the tuner measure one, is timed
 // again in the rounds that confirm the tuned and default times (cold and warm,
-// interleaved),
-// so that the ratio the tuner reports compares one moment of the machine.
+// interleaved), so that the ratios the tuner reports compare one moment of the machine.
 TEST(Autotuner, TimesTheAutoscheduledKernelInTheConfirmationRounds) {
   const ConvSpec s = square_conv(8, 16, 12, 12, 3, 1, 1);
   TuneOptions options;

@@ -450,8 +450,8 @@ TEST(ScheduleTemplates, Avx2DefaultTilesFitSixteenRegisters) {
 
 // cpu_depthwise's defaults with column phases (a horizontal stride): 16 lanes on
 // AVX-512, except where this CPU runs 512-bit vectors in two halves (Zen 4), where 8
-// lanes measured faster; the tile keeps its width in columns. A target named for
-// another machine (AOT) never takes the host's trait.
+// lanes measured faster; the tile keeps its width in columns. A target with other
+// feature sets than this CPU's (AOT for another machine) never takes the host's trait.
 TEST(ScheduleTemplates, StridedDepthwiseDefaultsTakeEightLanesWhereTheCpuSplits512BitVectors) {
   ConvSpec s = ConvSpec::depthwise(1, 96, 112, 112, 1, 3, 3);  // MobileNetV2 conv2_2/dw
   s.stride_h = s.stride_w = 2;
@@ -885,7 +885,7 @@ TEST(ScheduleTemplates, DepthwiseRowTilesMatchTheReference) {
   ConvSpec wide_phases = ConvSpec::depthwise(1, 2, 5, 300, 1, 3, 3);
   wide_phases.stride_h = wide_phases.stride_w = 2;
   wide_phases.pad_top = wide_phases.pad_bottom = wide_phases.pad_left = wide_phases.pad_right = 1;
-  // 35 output columns: a tile of 32 and one shifted inwards, a bias, 7 rows in strips of 8.
+  // 35 output columns: a tile of 32 and one shifted inwards; a bias; 6 rows (one strip).
   ConvSpec odd_phases = ConvSpec::depthwise(1, 3, 13, 70, 1, 3, 3);
   odd_phases.stride_h = odd_phases.stride_w = 2;
   odd_phases.pad_top = odd_phases.pad_left = 1;
