@@ -459,6 +459,7 @@ expect_error_naming 2 "--threads '0'" bench "$D" --threads 0 --no-onednn
 expect_error_naming 2 "--threads '1,x'" bench "$D" --threads 1,x --no-onednn
 # CUDA targets: bad combinations name the rule; without a GPU, running says what is missing.
 expect_error_naming 2 "--threads does not apply to a CUDA target" bench "$D" --target host-cuda --threads 1
+expect_error_naming 2 "--buffers cold: only for CPU targets" bench "$D" --target host-cuda --buffers cold
 expect_error_naming 1 "the only GPU API supported is CUDA" compile "$D" --target host-opencl --emit ptx -o "$WORK/k.ptx"
 expect_error_naming 1 "PTX needs a CUDA target" compile "$D" --emit ptx -o "$WORK/k.ptx"
 # compile --schedule: the template, its applicability and its knobs are checked.
