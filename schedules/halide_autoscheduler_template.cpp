@@ -51,6 +51,27 @@ void load_once(const Autoscheduler& a) {
   }
 }
 
+// Halide 14 miscompiles some sliding windows over a reduction loop: a Func stored
+// outside an r-loop and computed inside it is produced at the loop's first iteration
+// only, and the iterations of a loop between the two levels then read values
+// computed for another position. Adams2019 schedules such windows (a padded copy of
+// the input stored at r$y, computed at r$x inside a loop over columns): on a 16 ->
+// 16 3x3 14x14 layer and a 3 -> 16 7x7 stride-2 one its kernels returned garbage
+// (relative errors 1e19 and 3e26, 2026-12-03), of the bug class of
+// halide/Halide#7909, fixed after Halide 14. Storing each such Func where it is
+// computed leaves no window to slide; the rest of the schedule stays.
+void store_where_computed_inside_reduction_loops(const Halide::Func& output) {
+  for (auto& [name, function] : Halide::Internal::find_transitive_calls(output.function())) {
+    Halide::LoopLevel compute = function.schedule().compute_level();
+    Halide::LoopLevel store = function.schedule().store_level();
+    compute.lock();
+    store.lock();
+    if (!compute.defined() || !store.defined()) continue;
+    if (compute.is_inlined() || compute.is_root() || !compute.var().is_rvar || store == compute) continue;
+    Halide::Func(function).store_at(compute);
+  }
+}
+
 // Estimates equal to the pinned shapes: the autoschedulers plan from them.
 void set_estimates(ConvAlgorithm& a) {
   const ConvSpec& s = a.spec;
@@ -113,6 +134,7 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     // Two cores, a 32 MB last-level cache, and the balance Halide's own apps use.
     QuietHalideLog quiet;
     Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
+    store_where_computed_inside_reduction_loops(a.output);
     a.halide_autoscheduled = true;
   }
 };

@@ -1055,6 +1055,51 @@ TEST(ScheduleTemplates, DefaultKernelsMatchTheReferenceOnRandomSpecs) {
   EXPECT_EQ(checked, 24);
 }
 
+// Halide's own autoschedulers, forced like any template (a user may request them):
+// each kernel either matches the reference or fails to run with an error, never
+// returns wrong values. Adams2019 slid a padded input copy over a reduction loop
+// that Halide 14 compiles wrongly (errors 1e19-3e26 on the last two layers here,
+// before halide_autoscheduler_template stored such copies where computed); on
+// transposed layers of 8 input channels its 16-lane channel vectors read the input
+// at channel -8, which Halide's bounds check refuses.
+TEST(ScheduleTemplates, HalideAutoschedulerKernelsMatchTheReferenceOrFailToRun) {
+  RuntimeOptions options;
+  options.disk.enabled = false;
+  options.tuning_database = "";
+  Runtime runtime(options);
+  std::vector<LayerCase> cases = layer_cases();
+  cases.push_back({"dense3x3_16_channels_14x14", square_conv(16, 16, 14, 14, 3, 1, 1)});
+  int matched = 0, refused = 0;
+  for (const LayerCase& c : cases) {
+    const ConvSpec& s = c.spec;
+    auto spaces = schedule_spaces(s, "host");
+    ASSERT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : *spaces) {
+      if (space.template_name != "halide_autoscheduler" || !space.not_applicable.empty()) continue;
+      for (int algorithm : space.knobs.at(0).choices) {
+        const std::string params = "algorithm=" + std::to_string(algorithm);
+        const std::string label = c.name + " halide_autoscheduler(" + params + ")";
+        auto kernel = runtime.get_kernel(s, "host", ScheduleRequest{"halide_autoscheduler", params});
+        ASSERT_TRUE(kernel.ok()) << label << ": " << kernel.status().message();
+        const SeededValues v = seeded_values(s, 7);
+        Status status;
+        const std::vector<double> actual = run(*kernel, s, v.src, v.wei, v.bias, &status);
+        if (!status.ok()) {
+          ++refused;
+          EXPECT_NE(status.message().find("Halide error"), std::string::npos) << label << ": " << status.message();
+          continue;
+        }
+        EXPECT_LE(relative_error(actual, v.expected), s.dtype == DataType::kFloat16 ? 1e-2 : 1e-4) << label;
+        ++matched;
+      }
+    }
+  }
+  // Debian's plugins are installed with the project's dependencies: both ran, and
+  // the refusals stay the few transposed layers described above.
+  EXPECT_GE(matched, 40);
+  EXPECT_LE(refused, 6);
+}
+
 // Random points of the spaces the autotuner searches: for seeded random specs, one
 // applicable CPU template each (Halide's autoschedulers left out: seconds each) with
 // every knob drawn from its choices, against the reference. A candidate that does
