@@ -72,6 +72,21 @@ void store_where_computed_inside_reduction_loops(const Halide::Func& output) {
   }
 }
 
+// Adams2019 vectorizes by the machine's width whatever the extent: on transposed
+// layers of 8 input channels the padded input took 16-lane channel vectors shifted
+// inwards to start at channel -8, and Halide's bounds check refused every run
+// (2026-12-03). The splits of the padded input's Funcs (the boundary condition and
+// the Funcs it calls) guard their tails instead: full vectors stay, and a short
+// extent is computed short. The Funcs that sum keep their schedule.
+void guard_split_tails_of_padded_input(const Halide::Func& input_extended) {
+  auto functions = Halide::Internal::find_transitive_calls(input_extended.function());
+  for (auto& [name, function] : functions) {
+    for (Halide::Internal::Split& split : function.definition().schedule().splits()) {
+      if (split.is_split()) split.tail = Halide::TailStrategy::GuardWithIf;
+    }
+  }
+}
+
 // Estimates equal to the pinned shapes: the autoschedulers plan from them.
 void set_estimates(ConvAlgorithm& a) {
   const ConvSpec& s = a.spec;
@@ -135,6 +150,7 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     QuietHalideLog quiet;
     Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
     store_where_computed_inside_reduction_loops(a.output);
+    guard_split_tails_of_padded_input(a.input_extended);
     a.halide_autoscheduled = true;
   }
 };

@@ -1055,21 +1055,20 @@ TEST(ScheduleTemplates, DefaultKernelsMatchTheReferenceOnRandomSpecs) {
   EXPECT_EQ(checked, 24);
 }
 
-// Halide's own autoschedulers, forced like any template (a user may request them):
-// each kernel either matches the reference or fails to run with an error, never
-// returns wrong values. Adams2019 slid a padded input copy over a reduction loop
-// that Halide 14 compiles wrongly (errors 1e19-3e26 on the last two layers here,
-// before halide_autoscheduler_template stored such copies where computed); on
-// transposed layers of 8 input channels its 16-lane channel vectors read the input
-// at channel -8, which Halide's bounds check refuses.
-TEST(ScheduleTemplates, HalideAutoschedulerKernelsMatchTheReferenceOrFailToRun) {
+// Halide's own autoschedulers, forced like any template (a user may request them),
+// on every layer case. Under Halide 14, Adams2019's kernels returned wrong sums on
+// first_layer_7x7 and the 16-channel 14x14 layer (relative errors 3e26 and 1e19: a
+// padded input copy slid over a reduction loop), and on the transposed layers of 8 input channels failed every
+// run (16-lane channel vectors reading the input at channel -8), until
+// halide_autoscheduler_template corrected both in the schedules it gets.
+TEST(ScheduleTemplates, HalideAutoschedulerKernelsMatchTheReference) {
   RuntimeOptions options;
   options.disk.enabled = false;
   options.tuning_database = "";
   Runtime runtime(options);
   std::vector<LayerCase> cases = layer_cases();
   cases.push_back({"dense3x3_16_channels_14x14", square_conv(16, 16, 14, 14, 3, 1, 1)});
-  int matched = 0, refused = 0;
+  int checked = 0;
   for (const LayerCase& c : cases) {
     const ConvSpec& s = c.spec;
     auto spaces = schedule_spaces(s, "host");
@@ -1084,20 +1083,16 @@ TEST(ScheduleTemplates, HalideAutoschedulerKernelsMatchTheReferenceOrFailToRun) 
         const SeededValues v = seeded_values(s, 7);
         Status status;
         const std::vector<double> actual = run(*kernel, s, v.src, v.wei, v.bias, &status);
-        if (!status.ok()) {
-          ++refused;
-          EXPECT_NE(status.message().find("Halide error"), std::string::npos) << label << ": " << status.message();
-          continue;
+        EXPECT_TRUE(status.ok()) << label << ": " << status.message();
+        if (status.ok()) {
+          EXPECT_LE(relative_error(actual, v.expected), s.dtype == DataType::kFloat16 ? 1e-2 : 1e-4) << label;
         }
-        EXPECT_LE(relative_error(actual, v.expected), s.dtype == DataType::kFloat16 ? 1e-2 : 1e-4) << label;
-        ++matched;
+        ++checked;
       }
     }
   }
-  // Debian's plugins are installed with the project's dependencies: both ran, and
-  // the refusals stay the few transposed layers described above.
-  EXPECT_GE(matched, 40);
-  EXPECT_LE(refused, 6);
+  // Debian's plugins come with the project's dependencies: both autoschedulers ran.
+  EXPECT_GE(checked, 2 * static_cast<int>(cases.size()));
 }
 
 // Random points of the spaces the autotuner searches: for seeded random specs, one
