@@ -51,36 +51,71 @@ void load_once(const Autoscheduler& a) {
   }
 }
 
-// Halide 14 miscompiles some sliding windows over a reduction loop: a Func stored
-// outside an r-loop and computed inside it is produced at the loop's first iteration
-// only, and the iterations of a loop between the two levels then read values
-// computed for another position. Adams2019 schedules such windows (a padded copy of
-// the input stored at r$y, computed at r$x inside a loop over columns): on a 16 ->
-// 16 3x3 14x14 layer and a 3 -> 16 7x7 stride-2 one its kernels returned garbage
-// (relative errors 1e19 and 3e26, 2026-12-03), of the bug class of
-// halide/Halide#7909, fixed after Halide 14. Storing each such Func where it is
-// computed leaves no window to slide; the rest of the schedule stays.
-void store_where_computed_inside_reduction_loops(const Halide::Func& output) {
-  for (auto& [name, function] : Halide::Internal::find_transitive_calls(output.function())) {
+// The position of the loop over `var` in `function`'s last stage, innermost first
+// (-1 if none): LoopLevels that compute_at(Func, Var) makes, as the autoschedulers
+// do, name the last stage. Split loops are named by their origin ("y.yi" for yi).
+// Only the stage knows whether a loop is a reduction's: Adams2019 names every
+// level with a Var, r$x included.
+int loop_position(const Halide::Internal::Function& function, const std::string& var, bool* reduction) {
+  const Halide::Internal::Definition& stage =
+      function.has_update_definition() ? function.updates().back() : function.definition();
+  const std::vector<Halide::Internal::Dim>& loops = stage.schedule().dims();
+  for (size_t i = 0; i < loops.size(); ++i) {
+    const std::string& name = loops[i].var;
+    if (name == var || (name.size() > var.size() && name.compare(name.size() - var.size() - 1, std::string::npos,
+                                                                 "." + var) == 0)) {
+      *reduction = loops[i].is_rvar();
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+// Halide 14 computes some sliding windows wrongly: a Func stored at one loop and
+// computed at a loop inside it is produced only for the positions a previous
+// iteration has not, and where another loop lies between the two levels, or one of
+// them is a reduction loop, those positions were produced for another value of that
+// loop. Adams2019 schedules such windows. Its kernels returned wrong sums (2026-12-03):
+// - a padded input copy stored at r$y and computed at r$x inside a loop over
+//   columns: 16 -> 16 3x3 on 14x14, 3 -> 16 7x7 stride 2 (relative errors 1e19, 3e26);
+// - a circular-padded copy stored at x and computed at y inside a loop over
+//   channels: a 1 -> 2 depthwise 3x3 (error 1.3);
+// and a grouped layer's copy computed at channels inside r$y failed every run.
+// Such Funcs are stored where they are computed, which leaves no window to slide; windows
+// between adjacent loops of pure dimensions (the depthwise layers' rows within a
+// column tile) stay, and with them Adams2019's speed there.
+void store_where_computed_unless_windows_slide_safely(const Halide::Func& output) {
+  const auto functions = Halide::Internal::find_transitive_calls(output.function());
+  for (const auto& [name, function] : functions) {
     Halide::LoopLevel compute = function.schedule().compute_level();
     Halide::LoopLevel store = function.schedule().store_level();
     compute.lock();
     store.lock();
     if (!compute.defined() || !store.defined()) continue;
-    if (compute.is_inlined() || compute.is_root() || !compute.var().is_rvar || store == compute) continue;
-    Halide::Func(function).store_at(compute);
+    if (compute.is_inlined() || compute.is_root() || store.is_inlined() || store == compute) continue;
+    bool safe = !store.is_root() && store.func() == compute.func();
+    if (safe) {
+      const Halide::Internal::Function& consumer = functions.at(compute.func());
+      bool inner_reduces = true, outer_reduces = true;
+      const int inner = loop_position(consumer, compute.var().name(), &inner_reduces);
+      const int outer = loop_position(consumer, store.var().name(), &outer_reduces);
+      safe = inner >= 0 && outer == inner + 1 && !inner_reduces && !outer_reduces;
+    }
+    if (!safe) Halide::Func(function).store_at(compute);
   }
 }
 
-// Adams2019 vectorizes by the machine's width whatever the extent: on transposed
-// layers of 8 input channels the padded input took 16-lane channel vectors shifted
-// inwards to start at channel -8, and Halide's bounds check refused every run
-// (2026-12-03). The splits of the padded input's Funcs (the boundary condition and
-// the Funcs it calls) guard their tails instead: full vectors stay, and a short
-// extent is computed short. The Funcs that sum keep their schedule.
-void guard_split_tails_of_padded_input(const Halide::Func& input_extended) {
-  auto functions = Halide::Internal::find_transitive_calls(input_extended.function());
-  for (auto& [name, function] : functions) {
+// Adams2019 vectorizes by the machine's width whatever the extent, shifting a short
+// extent's vector inwards, so that the Funcs that copy the input are computed
+// before its first element: on transposed layers of 8 input channels the padded
+// input took 16-lane channel vectors from channel -8, and a 1x1 stride-3 layer's
+// window copy started at column -9. Halide's bounds check then refuses every run
+// (2026-12-03). The splits of the pure Funcs between the input and the sum (no
+// update definition: copies, boundary conditions) guard their tails instead: full
+// vectors stay, a short extent is computed short. The sums keep their schedule.
+void guard_split_tails_of_input_copies(const Halide::Func& output) {
+  for (auto& [name, function] : Halide::Internal::find_transitive_calls(output.function())) {
+    if (function.has_update_definition() || name == output.name()) continue;
     for (Halide::Internal::Split& split : function.definition().schedule().splits()) {
       if (split.is_split()) split.tail = Halide::TailStrategy::GuardWithIf;
     }
@@ -149,8 +184,8 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     // Two cores, a 32 MB last-level cache, and the balance Halide's own apps use.
     QuietHalideLog quiet;
     Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
-    store_where_computed_inside_reduction_loops(a.output);
-    guard_split_tails_of_padded_input(a.input_extended);
+    store_where_computed_unless_windows_slide_safely(a.output);
+    guard_split_tails_of_input_copies(a.output);
     a.halide_autoscheduled = true;
   }
 };
