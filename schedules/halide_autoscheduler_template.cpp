@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 
+#include <map>
 #include <mutex>
+#include <string>
 
 #include <vector>
 
@@ -81,11 +83,12 @@ int loop_position(const Halide::Internal::Function& function, const std::string&
 // - a circular-padded copy stored at x and computed at y inside a loop over
 //   channels: a 1 -> 2 depthwise 3x3 (error 1.3);
 // and a grouped layer's copy computed at channels inside r$y failed every run.
-// Such Funcs are stored where they are computed, which leaves no window to slide; windows
-// between adjacent loops of pure dimensions (the depthwise layers' rows within a
-// column tile) stay, and with them Adams2019's speed there.
-void store_where_computed_unless_windows_slide_safely(const Halide::Func& output) {
-  const auto functions = Halide::Internal::find_transitive_calls(output.function());
+// Such Funcs are stored where they are computed, which leaves no window to slide;
+// windows between adjacent loops of pure dimensions (the depthwise layers' rows
+// within a column tile) stay, and with them Adams2019's speed there. `functions`:
+// the pipeline's, as find_transitive_calls gives them.
+using PipelineFunctions = std::map<std::string, Halide::Internal::Function>;
+void store_where_computed_unless_windows_slide_safely(const PipelineFunctions& functions) {
   for (const auto& [name, function] : functions) {
     Halide::LoopLevel compute = function.schedule().compute_level();
     Halide::LoopLevel store = function.schedule().store_level();
@@ -113,10 +116,11 @@ void store_where_computed_unless_windows_slide_safely(const Halide::Func& output
 // (2026-12-03). The splits of the pure Funcs between the input and the sum (no
 // update definition: copies, boundary conditions) guard their tails instead: full
 // vectors stay, a short extent is computed short. The sums keep their schedule.
-void guard_split_tails_of_input_copies(const Halide::Func& output) {
-  for (auto& [name, function] : Halide::Internal::find_transitive_calls(output.function())) {
-    if (function.has_update_definition() || name == output.name()) continue;
-    for (Halide::Internal::Split& split : function.definition().schedule().splits()) {
+void guard_split_tails_of_input_copies(const PipelineFunctions& functions, const std::string& output) {
+  for (const auto& [name, function] : functions) {
+    if (function.has_update_definition() || name == output) continue;
+    Halide::Internal::Function copy = function;  // a handle: the schedule is shared
+    for (Halide::Internal::Split& split : copy.definition().schedule().splits()) {
       if (split.is_split()) split.tail = Halide::TailStrategy::GuardWithIf;
     }
   }
@@ -184,8 +188,9 @@ class HalideAutoschedulerTemplate final : public ScheduleTemplate {
     // Two cores, a 32 MB last-level cache, and the balance Halide's own apps use.
     QuietHalideLog quiet;
     Halide::Pipeline(a.output).auto_schedule(chosen.name, target, Halide::MachineParams(2, 32 << 20, 40));
-    store_where_computed_unless_windows_slide_safely(a.output);
-    guard_split_tails_of_input_copies(a.output);
+    const PipelineFunctions functions = Halide::Internal::find_transitive_calls(a.output.function());
+    store_where_computed_unless_windows_slide_safely(functions);
+    guard_split_tails_of_input_copies(functions, a.output.name());
     a.halide_autoscheduled = true;
   }
 };
