@@ -4,8 +4,9 @@
 //
 // x (width) is the contiguous axis: a tile of x_vectors*lanes columns by c_tile
 // output channels is accumulated in registers over the whole reduction (input
-// channels of the group, ky, kx); rows (or rows x channel blocks) are the parallel
-// tasks; the padded input rows a task reads are staged once per task.
+// channels of the group, ky, kx); rows, rows x channel blocks, or channel blocks over
+// all rows are the parallel tasks; the padded input rows a task reads are staged once
+// per task.
 #include <algorithm>
 
 #include "cpu_templates.h"
@@ -52,7 +53,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
         {"x_vectors", {1, 2, 3, 4}, "vectors per register tile along x (clamped to the width)"},
         {"c_tile", c_tiles, "output channels per register tile"},
         {"unroll_kx", {0, 1}, "unroll the kernel-width (or transposed tap) loop"},
-        {"parallel", {0, 1}, "tasks: 0 = output rows, 1 = rows x channel blocks"},
+        {"parallel", {0, 1, 2}, "tasks: 0 = output rows, 1 = rows x channel blocks, 2 = channel blocks (all rows)"},
         // No plain row copy (2) where the copy would be read at a horizontal stride
         // (no column phases): Halide 14 miscompiles such loads (column_phases_choices).
         {"stage", a.reads_padding ? std::vector<int>{0, 1, 2}
@@ -153,7 +154,23 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             // channel). On ResNeXt-50 res2a (4 channels x 4 rows, as above) 1.30x and
             // 1.09x against tasks of rows, which staged per channel tile (stage=1)
             // took 1.16x and 0.94x.
-            {"parallel", small_groups || s.n * output_h(s) < kMinParallelTasks ? 1 : 0},
+            //
+            // Where the channel tiles alone make enough tasks and a group's input is
+            // small, tasks of one channel tile over all rows: each stages its group's
+            // whole planes in one pass (long runs the prefetchers follow) and computes
+            // every row from L2. Against tasks of rows x tiles (bench/schedule_ab, 11
+            // rounds, ratios to oneDNN; 1 / 2 threads, warm then with 8 cold buffer
+            // sets; 2-core AMD EPYC Zen 4, 2026-12-03; the same default against itself
+            // differed by up to 8%): ResNeXt-50 res3a (56x56, groups of 8, stride 2)
+            // warm 0.80x / 1.18x against 0.79x / 1.09x, cold 0.57x / 0.80x against 0.52x
+            // / 0.70x; 28x28 groups of 8 warm 0.97x / 1.35x against 0.85x / 1.03x, cold
+            // 0.73x / 1.10x against 0.67x / 0.90x; res2a (56x56, groups of 4) warm 1.76x
+            // / 2.25x against 1.68x / 2.06x, cold 1.29x / 1.67x against 1.29x / 1.54x.
+            // The 512 KiB bound on a group's input (half this Zen 4's L2) is a choice,
+            // not a measurement.
+            {"parallel", small_groups_take_channel_tile_tasks(s, c_tile) ? 2
+                         : small_groups || s.n * output_h(s) < kMinParallelTasks ? 1
+                                                                                   : 0},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
             {"reduction", 0},
             {"y_tile", y_tile},
@@ -198,6 +215,8 @@ class CpuDirectTemplate final : public ScheduleTemplate {
     if (p.get("parallel") == 0) {
       out.fuse(yo, n, task).parallel(task);
       if (p.get("stage") == 1) stage_level = co;
+    } else if (p.get("parallel") == 2) {
+      out.reorder(xi, ci, yi, xo, yo, co, n).fuse(co, n, task).parallel(task);
     } else {
       Var row_block("row_block");
       out.reorder(xi, ci, yi, xo, yo, co, n).fuse(yo, co, row_block).fuse(row_block, n, task).parallel(task);
@@ -217,6 +236,14 @@ class CpuDirectTemplate final : public ScheduleTemplate {
   }
 
  private:
+  // Small groups (see defaults()) whose channel tiles make kMinParallelTasks tasks or
+  // more, each group's input at most 512 KiB.
+  static bool small_groups_take_channel_tile_tasks(const ConvSpec& s, int c_tile) {
+    const int64_t channel_tiles = (s.c_out + c_tile - 1) / c_tile * s.n;
+    const int64_t group_input_bytes = s.c_in / s.groups * s.h_in * s.w_in * element_size(s.dtype);
+    return channel_tiles >= kMinParallelTasks && group_input_bytes <= (int64_t{512} << 10);
+  }
+
   // Kernel-width taps per output: kw forward, about kw/stride transposed.
   static int64_t taps_x(const ConvAlgorithm& a) {
     const int64_t* taps = Halide::Internal::as_const_int(a.r.x.extent());

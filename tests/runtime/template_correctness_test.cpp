@@ -487,6 +487,36 @@ TEST(ScheduleTemplates, StridedDepthwiseDefaultsTakeEightLanesWhereTheCpuSplits5
   EXPECT_EQ(param_value(depthwise_defaults("host"), "lanes"), 16);
 }
 
+// cpu_direct's small-group defaults: tasks of one channel tile over all rows where
+// the tiles make kMinParallelTasks tasks and a group's input is at most 512 KiB;
+// tasks of rows x channel tiles otherwise (too few tiles, or large planes).
+TEST(ScheduleTemplates, SmallGroupDefaultsTakeChannelTileTasksWhereTheyAreEnough) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  auto direct_defaults = [&](const ConvSpec& s) {
+    auto spaces = schedule_spaces(s, avx512);
+    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+      if (space.is_default) {
+        EXPECT_EQ(space.template_name, "cpu_direct");
+        return space.defaults;
+      }
+    }
+    return std::string();
+  };
+  ConvSpec res3a = square_conv(256, 256, 56, 56, 3, 2, 1);  // ResNeXt-50: 32 tiles of 8
+  res3a.groups = 32;
+  const std::string many = direct_defaults(res3a);
+  EXPECT_EQ(param_value(many, "parallel"), 2) << many;
+  ConvSpec few = square_conv(16, 16, 56, 56, 3, 1, 1);  // 4 groups of 4: 4 tiles
+  few.groups = 4;
+  const std::string few_tiles = direct_defaults(few);
+  EXPECT_EQ(param_value(few_tiles, "parallel"), 1) << few_tiles;
+  ConvSpec large = square_conv(64, 64, 200, 200, 3, 1, 1);  // groups of 4 planes of 156 KiB
+  large.groups = 16;
+  const std::string large_planes = direct_defaults(large);
+  EXPECT_EQ(param_value(large_planes, "parallel"), 1) << large_planes;
+}
+
 // On AVX-512, cpu_pointwise's default tasks for position tiles outer (stored straight
 // into the output) leave few tile slots idle and keep two cores busy: a task of t
 // tiles over an image of T tiles gives ceil(T / t) * t slots, the last ones redone.
@@ -842,6 +872,13 @@ TEST(ScheduleTemplates, DirectRowTilesMatchTheReference) {
       {low, "cpu_direct", "c_tile=8,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=1,stage=2,unroll_kx=1,x_vectors=2,y_tile=2"},
       {transposed, "cpu_transposed", "c_tile=4,column_phases=0,lanes=8,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
       {transposed, "cpu_transposed", "c_tile=6,column_phases=0,lanes=4,parallel=0,phase_rows=0,reduction=1,stage=1,unroll_kx=0,x_vectors=2,y_tile=3"},
+      // Tasks of one channel tile over all rows (parallel=2).
+      {eight_per_group, "cpu_direct", "c_tile=8,column_phases=1,lanes=8,parallel=2,phase_rows=1,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=2"},
+      {eight_per_group, "cpu_direct", "c_tile=3,column_phases=0,lanes=4,parallel=2,phase_rows=0,reduction=1,stage=1,unroll_kx=0,x_vectors=3,y_tile=3"},
+      {four_per_group, "cpu_direct", "c_tile=4,column_phases=0,lanes=16,parallel=2,phase_rows=0,reduction=0,stage=2,unroll_kx=1,x_vectors=1,y_tile=4"},
+      {stride3, "cpu_direct", "c_tile=4,column_phases=1,lanes=4,parallel=2,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=2,y_tile=3"},
+      {low, "cpu_direct", "c_tile=6,column_phases=0,lanes=8,parallel=2,phase_rows=0,reduction=0,stage=1,unroll_kx=1,x_vectors=2,y_tile=4"},
+      {transposed, "cpu_transposed", "c_tile=4,column_phases=0,lanes=8,parallel=2,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=4"},
   };
   for (const auto& [s, name, params] : requests) {
     if (!check_on_random_values(s, {name, params}, 10, 1e-4)) {
