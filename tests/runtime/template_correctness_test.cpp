@@ -414,6 +414,29 @@ int param_value(const std::string& params, const std::string& knob) {
   return 1;
 }
 
+// On AVX-512, transposed layers whose block of two channel vectors holds 1 MiB of
+// weights or more sum chunks of 32 input channels (default_c_in_chunk); below, one
+// chunk of all of them.
+TEST(ScheduleTemplates, TransposedDefaultsChunkTheInputChannelsOfLargeWeightBlocks) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  auto blocked_defaults = [&](const ConvSpec& s) {
+    auto spaces = schedule_spaces(s, avx512);
+    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+      if (space.is_default) {
+        EXPECT_EQ(space.template_name, "cpu_channel_blocked");
+        return space.defaults;
+      }
+    }
+    return std::string();
+  };
+  const std::string large = blocked_defaults(square_deconv(512, 256, 4, 4, 4, 2, 1));  // 1 MiB a block
+  EXPECT_EQ(param_value(large, "c_vectors"), 2) << large;
+  EXPECT_EQ(param_value(large, "c_in_chunk"), 32) << large;
+  const std::string small = blocked_defaults(square_deconv(256, 128, 8, 8, 4, 2, 1));  // 512 KiB a block
+  EXPECT_EQ(param_value(small, "c_in_chunk"), 256) << small;
+}
+
 // The accumulators of a default register tile (0 for templates without one).
 int default_accumulators(const ScheduleSpace& space) {
   auto get = [&](const char* knob) { return param_value(space.defaults, knob); };
@@ -718,6 +741,10 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
   wide.has_bias = true;
   ConvSpec transposed = square_deconv(32, 32, 5, 6, 4, 2, 1);
   transposed.has_bias = true;
+  // The chunks large transposed layers take by default (oihw16o weights, as the bench
+  // prepares them), 96 channels in 3 chunks of 32.
+  ConvSpec transposed_blocked = square_deconv(96, 32, 3, 4, 4, 2, 1);
+  transposed_blocked.weight_layout = WeightLayout::kOIHW16o;
   const std::vector<std::pair<ConvSpec, std::string>> requests = {
       {forward, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=1,store_rows=0,x_tile=4,y_tile=2"},
       {forward, "c_in_chunk=16,c_vectors=2,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
@@ -735,6 +762,7 @@ TEST(ScheduleTemplates, ChannelBlockedInputChannelChunksMatchTheReference) {
       {transposed, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,skip_padding_rows=0,stage=0,store_rows=1,x_tile=6,y_tile=1"},
       {transposed, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=1,parallel=1,skip_padding_rows=0,stage=0,store_rows=0,x_tile=4,y_tile=2"},
       {transposed, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=2,skip_padding_rows=0,stage=0,store_rows=1,x_tile=8,y_tile=1"},
+      {transposed_blocked, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=0,parallel=0,skip_padding_rows=0,stage=1,store_rows=1,x_tile=8,y_tile=1"},
   };
   if (!check_requests("cpu_channel_blocked", requests, 7)) GTEST_SKIP() << "this CPU's float vectors are not 16 wide";
 }
