@@ -168,7 +168,7 @@ class CpuDirectTemplate final : public ScheduleTemplate {
             // / 2.25x against 1.68x / 2.06x, cold 1.29x / 1.67x against 1.29x / 1.54x.
             // The 512 KiB bound on a group's input (half this Zen 4's L2) is a choice,
             // not a measurement.
-            {"parallel", small_groups_take_channel_tile_tasks(s, c_tile) ? 2
+            {"parallel", small_groups && channel_tile_tasks_suffice(s, c_tile) ? 2
                          : small_groups || s.n * output_h(s) < kMinParallelTasks ? 1
                                                                                    : 0},
             {"stage", 0},  // 2 measured equal on res2b_branch2a (schedule_ab, 7 rounds)
@@ -236,9 +236,10 @@ class CpuDirectTemplate final : public ScheduleTemplate {
   }
 
  private:
-  // Small groups (see defaults()) whose channel tiles make kMinParallelTasks tasks or
-  // more, each group's input at most 512 KiB.
-  static bool small_groups_take_channel_tile_tasks(const ConvSpec& s, int c_tile) {
+  // Whether tasks of one channel tile over all rows (parallel=2) suit small groups
+  // (see defaults()): the tiles make kMinParallelTasks tasks or more, and each group's
+  // input is at most 512 KiB.
+  static bool channel_tile_tasks_suffice(const ConvSpec& s, int c_tile) {
     const int64_t channel_tiles = (s.c_out + c_tile - 1) / c_tile * s.n;
     const int64_t group_input_bytes = s.c_in / s.groups * s.h_in * s.w_in * element_size(s.dtype);
     return channel_tiles >= kMinParallelTasks && group_input_bytes <= (int64_t{512} << 10);

@@ -538,6 +538,9 @@ TEST(ScheduleTemplates, SmallGroupDefaultsTakeChannelTileTasksWhereTheyAreEnough
   large.groups = 16;
   const std::string large_planes = direct_defaults(large);
   EXPECT_EQ(param_value(large_planes, "parallel"), 1) << large_planes;
+  // Without groups the row tasks stay, however many channel tiles (12 of 8 here).
+  const std::string dense = direct_defaults(square_conv(3, 96, 56, 56, 3, 2, 1));
+  EXPECT_EQ(param_value(dense, "parallel"), 0) << dense;
 }
 
 // On AVX-512, cpu_pointwise's default tasks for position tiles outer (stored straight
