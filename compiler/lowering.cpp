@@ -99,6 +99,10 @@ struct TransposedTaps {
   Expr tap;            // kernel index of tap j at position t
   Expr valid;          // the tap exists (t reachable, k < kernel)
   Expr input_position;
+  // Where the tap is valid, input_position == first_input_position - input_step * j:
+  // linear in j, so that a bound on it can trim the loop over j.
+  Expr first_input_position;
+  int input_step = 1;  // dilation / gcd(stride, dilation)
 };
 
 TransposedTaps transposed_taps(Expr t, Expr j, int kernel, int stride, int dilation) {
@@ -114,6 +118,8 @@ TransposedTaps transposed_taps(Expr t, Expr j, int kernel, int stride, int dilat
   taps.tap = first + taps.step * j;
   taps.valid = (phase % g == 0) && taps.tap < kernel;
   taps.input_position = (t - taps.tap * dilation) / stride;
+  taps.first_input_position = (t - first * dilation) / stride;
+  taps.input_step = dilation / g;
   return taps;
 }
 
@@ -234,6 +240,14 @@ ConvAlgorithm lower(const ConvSpec& requested, bool transposed_phases, bool forw
     // weight and contribute zero through the select.
     TransposedTaps ty = transposed_taps(y + static_cast<int>(s.pad_top), a.r.y, kh,
                                         static_cast<int>(s.stride_h), static_cast<int>(s.dilation_h));
+    if (skip_zero_padding_rows && has_zero_padding_rows(s)) {
+      // Taps whose input row lies outside the input contribute nothing (the select
+      // below), so leaving them out changes nothing; Halide trims the tap loop to the
+      // rows the (linear) predicate admits for each output row.
+      a.skips_padding_rows = true;
+      Expr row = ty.first_input_position - ty.input_step * a.r.y;
+      a.r.where(row >= 0 && row < static_cast<int>(s.h_in));
+    }
     auto term = [&](Expr column) {
       TransposedTaps tx = transposed_taps(column + static_cast<int>(s.pad_left), a.r.x, kw,
                                           static_cast<int>(s.stride_w), static_cast<int>(s.dilation_w));
@@ -270,7 +284,42 @@ bool has_column_phase_form(const ConvSpec& spec) { return !spec.transposed && sp
 
 bool has_zero_padding_rows(const ConvSpec& spec) {
   const ConvSpec s = canonicalize(spec);
-  return !s.transposed && s.padding_mode == PaddingMode::kZeros && s.kh > 1 && (s.pad_top > 0 || s.pad_bottom > 0);
+  if (s.transposed) {
+    // Some output row has a tap on an input row outside the input: more than one tap
+    // per output row, so that the rows at either end (where the taps' input rows run
+    // past the input) keep fewer.
+    return transposed_taps(Expr(0), Expr(0), static_cast<int>(s.kh), static_cast<int>(s.stride_h),
+                           static_cast<int>(s.dilation_h)).count > 1;
+  }
+  return s.padding_mode == PaddingMode::kZeros && s.kh > 1 && (s.pad_top > 0 || s.pad_bottom > 0);
+}
+
+double transposed_row_taps_outside_input(const ConvSpec& spec) {
+  const ConvSpec s = canonicalize(spec);
+  if (!s.transposed) return 0.0;
+  const int stride = static_cast<int>(s.stride_h), dilation = static_cast<int>(s.dilation_h);
+  const int kh = static_cast<int>(s.kh);
+  const int g = std::gcd(stride, dilation);
+  const int step = stride / g;
+  const int count = (kh + step - 1) / step;
+  const int inverse = mod_inverse((dilation / g) % step, step);
+  auto floor_div = [](int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); };
+  int64_t outside = 0;
+  const int64_t rows = output_h(s);
+  for (int64_t y = 0; y < rows; ++y) {
+    // As transposed_taps at t = y + pad_top, in integers (t >= 0: no negative modulo).
+    const int64_t t = y + s.pad_top;
+    const int64_t phase = t % stride;
+    if (phase % g != 0) continue;
+    const int64_t first = step == 1 ? 0 : ((phase / g) * inverse) % step;
+    for (int j = 0; j < count; ++j) {
+      const int64_t tap = first + int64_t{step} * j;
+      if (tap >= kh) continue;
+      const int64_t row = floor_div(t - tap * dilation, stride);
+      if (row < 0 || row >= s.h_in) ++outside;
+    }
+  }
+  return static_cast<double>(outside) / static_cast<double>(rows * count);
 }
 
 void pin_output_shape(ConvAlgorithm& a) {

@@ -71,7 +71,8 @@ struct ConvAlgorithm {
   // Only when lowered with skip_zero_padding_rows (has_zero_padding_rows specs): the
   // reduction's kernel rows are limited to those inside the input (r.where), so that
   // the loop over ky is trimmed for output rows whose window reaches into the zero
-  // padding, instead of multiplying padding zeros.
+  // padding, instead of multiplying padding zeros (transposed: the taps whose input
+  // row lies outside the input, which the sum's select would zero).
   bool skips_padding_rows = false;
 
   // Only in the GEMM form (compiler/gemm_lowering.h): the sums come from an extern
@@ -119,9 +120,15 @@ ConvAlgorithm lower(const ConvSpec& spec, bool transposed_phases = false, bool f
                     bool skip_zero_padding_rows = false);
 
 // Whether `spec` is a forward convolution whose windows reach into zero padding
-// above or below the input with more than one kernel row: the rows a
-// skip_zero_padding_rows lowering leaves out.
+// above or below the input with more than one kernel row, or a transposed one with
+// more than one tap per output row (those of the rows at either end reach past the
+// input): the rows a skip_zero_padding_rows lowering leaves out.
 bool has_zero_padding_rows(const ConvSpec& spec);
+
+// For a transposed convolution, the fraction of its (output row, tap) slots, count
+// taps per row as the lowering sums them, whose tap reads an input row outside the
+// input (0 for forward convolutions): the work skip_zero_padding_rows leaves out.
+double transposed_row_taps_outside_input(const ConvSpec& spec);
 
 // Whether `spec` has a column-phase form: forward, stride_w > 1, kw > 1.
 bool has_column_phase_form(const ConvSpec& spec);

@@ -274,7 +274,8 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
          "from memory), 0 = in channel vectors, with the output's channel stride (a scatter)"},
         {"skip_padding_rows", has_zero_padding_rows(a.spec) ? std::vector<int>{0, 1} : std::vector<int>{0},
          "1 = output rows whose window reaches into zero padding above or below sum only the kernel rows "
-         "inside the input (the ky loop trimmed), 0 = every kernel row, multiplying padding zeros"},
+         "inside the input (the ky loop trimmed; transposed: the taps on input rows), 0 = every kernel "
+         "row, multiplying padding zeros"},
     };
   }
 
@@ -381,7 +382,19 @@ class CpuChannelBlockedTemplate final : public ScheduleTemplate {
             // -> 0.91x. Kept to this template: cpu_direct's tiles of two rows took a
             // test per row inside the loop (MobileNetV2 conv1 0.89-0.99x -> 0.80-0.89x),
             // and cpu_depthwise measured the same or slower.
-            {"skip_padding_rows", has_zero_padding_rows(a.spec) ? 1 : 0}};
+            //
+            // Transposed layers only where half their row taps or more read outside
+            // the input: DCGAN's first layer (1x1 -> 4x4 100 -> 512, 4x4 stride 1, 3
+            // of 4 outside) 1.03x / 2.62x oneDNN against 0.29x / 0.83x (same method,
+            // 7 rounds, oihw16o, 1 / 2 threads, 2026-12-03). Where 1 in 8 or fewer
+            // are, it measured the same or slower: DCGAN 4x4 stride 2 512 -> 256,
+            // 256 -> 128, 128 -> 64 within the noise (1.23x / 1.57x against 1.26x /
+            // 1.71x on the last), the decoder's 3x3 stride 2 64 -> 32 1.22x / 1.65x
+            // against 2.32x / 3.21x.
+            {"skip_padding_rows", has_zero_padding_rows(a.spec) &&
+                                          (!a.spec.transposed || transposed_row_taps_outside_input(a.spec) >= 0.5)
+                                      ? 1
+                                      : 0}};
   }
 
   void apply(ConvAlgorithm& a, const Halide::Target& target, const ScheduleParams& p) const override {

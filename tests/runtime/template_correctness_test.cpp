@@ -437,6 +437,38 @@ TEST(ScheduleTemplates, TransposedDefaultsChunkTheInputChannelsOfLargeWeightBloc
   EXPECT_EQ(param_value(small, "c_in_chunk"), 256) << small;
 }
 
+// transposed_row_taps_outside_input counts the (output row, tap) slots whose input
+// row lies outside the input; cpu_channel_blocked skips them by default on transposed
+// layers only where they are half or more (DCGAN's first layer), not on the strided
+// layers, where they are a few border rows.
+TEST(ScheduleTemplates, TransposedDefaultsSkipRowTapsOutsideTheInputWhereHalfAreOutside) {
+  const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
+  const ConvSpec first_layer = square_deconv(100, 512, 1, 1, 4, 1, 0);  // 4 rows x 4 taps, 12 outside
+  EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(first_layer), 0.75);
+  const ConvSpec strided = square_deconv(512, 256, 4, 4, 4, 2, 1);  // 8 rows x 2 taps: rows 0 and 7 reach out
+  EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(strided), 2.0 / 16.0);
+  ConvSpec dilated = square_deconv(16, 16, 4, 6, 3, 2, 2);
+  // Stride 2, dilation 2: 7 rows x 3 tap slots; the odd rows have no tap, the first
+  // and last even rows one each outside.
+  dilated.dilation_h = dilated.dilation_w = 2;
+  ASSERT_TRUE(validate(dilated).ok()) << validate(dilated).message();
+  EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(dilated), 2.0 / 21.0) << output_h(dilated) << " rows";
+  EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(square_conv(8, 8, 5, 5, 3, 1, 1)), 0.0);
+  auto skip_default = [&](const ConvSpec& s) {
+    auto spaces = schedule_spaces(s, avx512);
+    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+      if (space.is_default) {
+        EXPECT_EQ(space.template_name, "cpu_channel_blocked");
+        return param_value(space.defaults, "skip_padding_rows");
+      }
+    }
+    return -1;
+  };
+  EXPECT_EQ(skip_default(first_layer), 1);
+  EXPECT_EQ(skip_default(strided), 0);
+}
+
 // The accumulators of a default register tile (0 for templates without one).
 int default_accumulators(const ScheduleSpace& space) {
   auto get = [&](const char* knob) { return param_value(space.defaults, knob); };
@@ -792,7 +824,31 @@ TEST(ScheduleTemplates, ChannelBlockedSkippedPaddingRowsMatchTheReference) {
   strided.has_bias = true;
   ConvSpec blocked_weights = square_conv(48, 32, 7, 9, 3, 1, 1);
   blocked_weights.weight_layout = WeightLayout::kOIHW16o;
+  // Transposed: the taps whose input row lies outside the input are left out. A 1x1
+  // input under a 4x4 kernel (DCGAN's first layer: 3 of 4 row taps outside); 4x4
+  // stride 2 with padding; 3x3 stride 2 with output padding (a phase with one tap);
+  // dilation 2 with stride 2 (the taps' progression by gcd); stride 3 by 5 rows and
+  // groups.
+  ConvSpec one_pixel = square_deconv(24, 32, 1, 1, 4, 1, 0);
+  one_pixel.weight_layout = WeightLayout::kOIHW16o;
+  one_pixel.has_bias = true;
+  const ConvSpec dcgan = square_deconv(32, 32, 4, 5, 4, 2, 1);
+  ConvSpec output_padded = square_deconv(16, 32, 5, 6, 3, 2, 1);
+  output_padded.output_padding_h = output_padded.output_padding_w = 1;
+  ConvSpec dilated_transposed = square_deconv(16, 16, 4, 6, 3, 2, 2);
+  dilated_transposed.dilation_h = dilated_transposed.dilation_w = 2;
+  ConvSpec stride3_transposed = square_deconv(32, 64, 3, 7, 5, 3, 1);
+  stride3_transposed.groups = 2;
+  stride3_transposed.n = 2;
   const std::vector<std::pair<ConvSpec, std::string>> configurations = {
+      {one_pixel, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=0,parallel=0,stage=1,store_rows=0,x_tile=4,y_tile=1"},
+      {one_pixel, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=0,parallel=1,stage=0,store_rows=1,x_tile=4,y_tile=2"},
+      {dcgan, "c_in_chunk=32,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=8,y_tile=1"},
+      {dcgan, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=2,stage=0,store_rows=0,x_tile=10,y_tile=2"},
+      {output_padded, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=12,y_tile=1"},
+      {output_padded, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=1,x_tile=6,y_tile=2"},
+      {dilated_transposed, "c_in_chunk=8,c_vectors=1,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=1,x_tile=8,y_tile=1"},
+      {stride3_transposed, "c_in_chunk=0,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=0,store_rows=0,x_tile=6,y_tile=1"},
       {top_only, "c_in_chunk=8,c_vectors=2,lanes=16,pack_weights=1,parallel=0,stage=1,store_rows=1,x_tile=7,y_tile=1"},
       {top_only, "c_in_chunk=0,c_vectors=1,lanes=16,pack_weights=1,parallel=1,stage=0,store_rows=0,x_tile=4,y_tile=2"},
       {bottom_only, "c_in_chunk=16,c_vectors=1,lanes=16,pack_weights=0,parallel=2,stage=1,store_rows=0,x_tile=8,y_tile=2"},
