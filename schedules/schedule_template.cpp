@@ -155,7 +155,7 @@ static void stage_column_phases(ConvAlgorithm& a, const Halide::Func& consumer, 
 
 std::vector<int> column_phases_choices(const ConvAlgorithm& a) {
   if (!has_column_phase_form(a.spec)) return {0};
-  if (a.spec.stride_w >= 3) return {1};
+  if (a.spec.stride_w >= 3 || a.spec.dilation_w > 1) return {1};
   return {0, 1};
 }
 

@@ -128,10 +128,13 @@ void stage_padded_input(ConvAlgorithm& algorithm, const Halide::Func& consumer, 
                         int vector_width, bool even_without_padding = false, bool phases_from_padded_rows = false);
 // The choices of a `column_phases` knob (0 = staged rows read at the stride, 1 =
 // staged split into column phases): both where the spec has a column-phase form,
-// except at horizontal strides of 3 or more, only 1. Halide 14 compiles some vector
-// loads at stride 3 or 4 from a staged buffer into aligned moves at unaligned
-// addresses (SIGSEGV at run time; random depthwise and grouped candidates with
-// narrow vectors, found 2026-12-02); the phases load dense runs instead.
+// except at horizontal strides of 3 or more, or with a dilated kernel, only 1. Halide
+// 14 compiles some vector loads at stride 3 or 4 from a staged buffer into aligned
+// moves at unaligned addresses (SIGSEGV at run time; random depthwise and grouped
+// candidates with narrow vectors, found 2026-12-02), and at stride 2 with taps 3
+// columns apart (cpu_depthwise, unrolled taps, two vectors a tile, 4-16 lanes; found
+// by a random sweep of larger specs, 2026-12-03; dilations 2, 4 and 5 ran); the
+// phases load dense runs instead.
 std::vector<int> column_phases_choices(const ConvAlgorithm& algorithm);
 // The choices of a `phase_rows` knob: where a template's column phases may read
 // padding, 0 = through the boundary condition, 1 = from a padded copy of each row

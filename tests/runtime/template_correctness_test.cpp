@@ -1072,8 +1072,9 @@ TEST(ScheduleTemplates, TwoColumnInputsWithReflectOrCircularPaddingMatchTheRefer
 // Vector loads of a staged buffer at a horizontal stride, which Halide 14 compiled
 // into aligned moves at unaligned addresses (SIGSEGV) for these specs and tiles,
 // found by random points of the spaces: a 3x3 depthwise layer at stride 3 (now
-// always in column phases), a 3x1 one (taps in a loop) and a 1x1 grouped layer at
-// stride 2 (no plain row copy).
+// always in column phases), a 3x1 one (taps in a loop), a 1x1 grouped layer at
+// stride 2 (no plain row copy) and a dilated 3x3 depthwise layer at stride 2 (column
+// phases).
 // Every row tiling the space offers for the first, every staging for the second.
 TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSpaces) {
   ConvSpec depthwise = ConvSpec::depthwise(2, 21, 17, 18, 1, 3, 3);
@@ -1112,6 +1113,21 @@ TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSp
   EXPECT_TRUE(check_on_random_values(
       grouped, {"cpu_direct", "c_tile=6,column_phases=0,lanes=4,parallel=1,phase_rows=0,reduction=0,stage=0,unroll_kx=1,x_vectors=1,y_tile=3"},
       6, 1e-4));
+  // A 3x3 depthwise layer at stride 2 with taps 3 columns apart (rows read at the
+  // stride crashed with two vectors a tile): column phases only, at every tile.
+  ConvSpec dilated = ConvSpec::depthwise(1, 16, 12, 75, 1, 3, 3);
+  dilated.stride_w = 2;
+  dilated.dilation_w = 3;
+  dilated.pad_left = dilated.pad_right = 1;
+  ASSERT_TRUE(validate(dilated).ok()) << validate(dilated).message();
+  for (const char* name : {"cpu_depthwise", "cpu_direct"}) {
+    EXPECT_EQ(knob_choices(dilated, name, "column_phases"), std::vector<int>{1}) << name;
+  }
+  for (const char* lanes : {"4", "8", "16"}) {
+    const std::string params = std::string("column_phases=1,lanes=") + lanes +
+                               ",parallel=1,phase_rows=1,row_tile=1,unroll_kernel=1,x_vectors=2,y_tile=1";
+    EXPECT_TRUE(check_on_random_values(dilated, {"cpu_depthwise", params}, 8, 1e-4));
+  }
 }
 
 // A seeded random spec (dense, grouped, depthwise with a multiplier, transposed;
