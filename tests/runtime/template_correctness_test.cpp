@@ -414,22 +414,26 @@ int param_value(const std::string& params, const std::string& knob) {
   return 1;
 }
 
+// The default template's parameters for `s` on `target`, expecting `template_name`
+// to give the default (empty when no space is the default).
+std::string default_params(const ConvSpec& s, const std::string& target, const std::string& template_name) {
+  auto spaces = schedule_spaces(s, target);
+  EXPECT_TRUE(spaces.ok()) << spaces.status().message();
+  for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+    if (space.is_default) {
+      EXPECT_EQ(space.template_name, template_name);
+      return space.defaults;
+    }
+  }
+  return std::string();
+}
+
 // On AVX-512, transposed layers whose block of two channel vectors holds 1 MiB of
 // weights or more sum chunks of 32 input channels (default_c_in_chunk); below, one
 // chunk of all of them.
 TEST(ScheduleTemplates, TransposedDefaultsChunkTheInputChannelsOfLargeWeightBlocks) {
   const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
-  auto blocked_defaults = [&](const ConvSpec& s) {
-    auto spaces = schedule_spaces(s, avx512);
-    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
-    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
-      if (space.is_default) {
-        EXPECT_EQ(space.template_name, "cpu_channel_blocked");
-        return space.defaults;
-      }
-    }
-    return std::string();
-  };
+  auto blocked_defaults = [&](const ConvSpec& s) { return default_params(s, avx512, "cpu_channel_blocked"); };
   const std::string large = blocked_defaults(square_deconv(512, 256, 4, 4, 4, 2, 1));  // 1 MiB a block
   EXPECT_EQ(param_value(large, "c_vectors"), 2) << large;
   EXPECT_EQ(param_value(large, "c_in_chunk"), 32) << large;
@@ -455,15 +459,7 @@ TEST(ScheduleTemplates, TransposedDefaultsSkipRowTapsOutsideTheInputWhereHalfAre
   EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(dilated), 2.0 / 21.0) << output_h(dilated) << " rows";
   EXPECT_DOUBLE_EQ(transposed_row_taps_outside_input(square_conv(8, 8, 5, 5, 3, 1, 1)), 0.0);
   auto skip_default = [&](const ConvSpec& s) {
-    auto spaces = schedule_spaces(s, avx512);
-    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
-    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
-      if (space.is_default) {
-        EXPECT_EQ(space.template_name, "cpu_channel_blocked");
-        return param_value(space.defaults, "skip_padding_rows");
-      }
-    }
-    return -1;
+    return param_value(default_params(s, avx512, "cpu_channel_blocked"), "skip_padding_rows");
   };
   EXPECT_EQ(skip_default(first_layer), 1);
   EXPECT_EQ(skip_default(strided), 0);
@@ -512,17 +508,7 @@ TEST(ScheduleTemplates, StridedDepthwiseDefaultsTakeEightLanesWhereTheCpuSplits5
   s.stride_h = s.stride_w = 2;
   s.pad_top = s.pad_left = 1;
   ASSERT_TRUE(validate(s).ok()) << validate(s).message();
-  auto depthwise_defaults = [&](const std::string& target) {
-    auto spaces = schedule_spaces(s, target);
-    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
-    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
-      if (space.is_default) {
-        EXPECT_EQ(space.template_name, "cpu_depthwise");
-        return space.defaults;
-      }
-    }
-    return std::string();
-  };
+  auto depthwise_defaults = [&](const std::string& target) { return default_params(s, target, "cpu_depthwise"); };
   const std::string named = depthwise_defaults("x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41");
   EXPECT_EQ(param_value(named, "column_phases"), 1) << named;
   EXPECT_EQ(param_value(named, "lanes"), 16) << named;
@@ -547,17 +533,7 @@ TEST(ScheduleTemplates, StridedDepthwiseDefaultsTakeEightLanesWhereTheCpuSplits5
 // tasks of rows x channel tiles otherwise (too few tiles, or large planes).
 TEST(ScheduleTemplates, SmallGroupDefaultsTakeChannelTileTasksWhereTheyAreEnough) {
   const std::string avx512 = "x86-64-linux-avx-avx2-avx512-avx512_skylake-f16c-fma-sse41";
-  auto direct_defaults = [&](const ConvSpec& s) {
-    auto spaces = schedule_spaces(s, avx512);
-    EXPECT_TRUE(spaces.ok()) << spaces.status().message();
-    for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
-      if (space.is_default) {
-        EXPECT_EQ(space.template_name, "cpu_direct");
-        return space.defaults;
-      }
-    }
-    return std::string();
-  };
+  auto direct_defaults = [&](const ConvSpec& s) { return default_params(s, avx512, "cpu_direct"); };
   ConvSpec res3a = square_conv(256, 256, 56, 56, 3, 2, 1);  // ResNeXt-50: 32 tiles of 8
   res3a.groups = 32;
   const std::string many = direct_defaults(res3a);
