@@ -1106,6 +1106,39 @@ TEST(ScheduleTemplates, TilesWhoseStridedLoadsHalideMiscompiledAreLeftOutOfTheSp
   }
 }
 
+// The draws random specs share, after their shape: output padding and IOHW weights
+// (transposed), GOIHW or MIHW weights sometimes (grouped, depthwise), oihw16o one
+// time in `oihw16o_one_in` where the channels allow it, a padding mode from `modes`,
+// a bias one time in two.
+void draw_layouts_padding_and_bias(ConvSpec& s, bool depthwise, std::mt19937& random, int oihw16o_one_in,
+                                   const std::vector<PaddingMode>& modes) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
+  if (s.transposed) {
+    s.output_padding_h = pick(0, static_cast<int>(s.stride_h) - 1);
+    s.output_padding_w = pick(0, static_cast<int>(s.stride_w) - 1);
+    s.weight_layout = WeightLayout::kIOHW;
+  } else if (s.groups > 1 && pick(0, 1) == 1) {
+    s.weight_layout = WeightLayout::kGOIHW;
+  } else if (depthwise && pick(0, 1) == 1) {
+    s.weight_layout = WeightLayout::kMIHW;
+  }
+  if (s.c_out % 16 == 0 && s.groups == 1 && pick(0, oihw16o_one_in - 1) == 0) s.weight_layout = WeightLayout::kOIHW16o;
+  s.padding_mode = modes[pick(0, static_cast<int>(modes.size()) - 1)];
+  s.has_bias = pick(0, 1) == 1;
+}
+
+// The default kernel of `s` on this machine against the reference (values seeded by
+// `seed`).
+void expect_default_kernel_matches(const ConvSpec& s, uint32_t seed) {
+  const SeededValues v = seeded_values(s, seed);
+  auto kernel = Runtime::global().get_kernel(s, "host");
+  ASSERT_TRUE(kernel.ok()) << describe_spec(s) << ": " << kernel.status().message();
+  Status status;
+  const std::vector<double> actual = run(*kernel, s, v.src, v.wei, v.bias, &status);
+  ASSERT_TRUE(status.ok()) << kernel->schedule() << " on " << describe_spec(s) << ": " << status.message();
+  EXPECT_LE(relative_error(actual, v.expected), 1e-4) << kernel->schedule() << " on " << describe_spec(s);
+}
+
 // A seeded random spec (dense, grouped, depthwise with a multiplier, transposed;
 // strides, dilations, uneven padding, every padding mode, weight layouts, bias, two
 // images), or nothing when the draw is not a valid spec (validate also refuses empty
@@ -1134,19 +1167,9 @@ std::optional<ConvSpec> random_spec(std::mt19937& random) {
   s.pad_bottom = pick(0, s.kh - 1);
   s.pad_left = pick(0, s.kw - 1);
   s.pad_right = pick(0, s.kw - 1);
-  if (s.transposed) {
-    s.output_padding_h = pick(0, static_cast<int>(s.stride_h) - 1);
-    s.output_padding_w = pick(0, static_cast<int>(s.stride_w) - 1);
-    s.weight_layout = WeightLayout::kIOHW;
-  } else if (s.groups > 1 && pick(0, 1) == 1) {
-    s.weight_layout = WeightLayout::kGOIHW;
-  } else if (family == 2 && pick(0, 1) == 1) {
-    s.weight_layout = WeightLayout::kMIHW;
-  }
-  if (s.c_out % 16 == 0 && s.groups == 1 && pick(0, 2) == 0) s.weight_layout = WeightLayout::kOIHW16o;
-  s.padding_mode = std::vector<PaddingMode>{PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kReflect,
-                                            PaddingMode::kReplicate, PaddingMode::kCircular}[pick(0, 4)];
-  s.has_bias = pick(0, 1) == 1;
+  draw_layouts_padding_and_bias(s, family == 2, random, 3,
+                                {PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kReflect, PaddingMode::kReplicate,
+                                 PaddingMode::kCircular});
   if (!validate(s).ok()) return std::nullopt;
   return s;
 }
@@ -1160,13 +1183,8 @@ TEST(ScheduleTemplates, DefaultKernelsMatchTheReferenceOnRandomSpecs) {
     const std::optional<ConvSpec> s = random_spec(random);
     if (!s) continue;
     ++checked;
-    const SeededValues v = seeded_values(*s, static_cast<uint32_t>(attempt));
-    auto kernel = Runtime::global().get_kernel(*s, "host");
-    ASSERT_TRUE(kernel.ok()) << describe_spec(*s) << ": " << kernel.status().message();
-    Status status;
-    const std::vector<double> actual = run(*kernel, *s, v.src, v.wei, v.bias, &status);
-    ASSERT_TRUE(status.ok()) << kernel->schedule() << " on " << describe_spec(*s) << ": " << status.message();
-    EXPECT_LE(relative_error(actual, v.expected), 1e-4) << kernel->schedule() << " on " << describe_spec(*s);
+    expect_default_kernel_matches(*s, static_cast<uint32_t>(attempt));
+    if (HasFatalFailure()) return;
   }
   EXPECT_EQ(checked, 24);
 }
@@ -1332,19 +1350,9 @@ std::optional<ConvSpec> network_sized_random_spec(std::mt19937& random) {
   s.pad_bottom = pick(0, 2) == 0 ? pick(0, s.kh - 1) : s.pad_top;
   s.pad_left = pick(0, s.kw - 1);
   s.pad_right = pick(0, 2) == 0 ? pick(0, s.kw - 1) : s.pad_left;
-  if (s.transposed) {
-    s.output_padding_h = pick(0, static_cast<int>(s.stride_h) - 1);
-    s.output_padding_w = pick(0, static_cast<int>(s.stride_w) - 1);
-    s.weight_layout = WeightLayout::kIOHW;
-  } else if (s.groups > 1 && pick(0, 1) == 1) {
-    s.weight_layout = WeightLayout::kGOIHW;
-  } else if (family == 2 && pick(0, 1) == 1) {
-    s.weight_layout = WeightLayout::kMIHW;
-  }
-  if (s.c_out % 16 == 0 && s.groups == 1 && pick(0, 1) == 0) s.weight_layout = WeightLayout::kOIHW16o;
-  s.padding_mode = std::vector<PaddingMode>{PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kZeros,
-                                            PaddingMode::kReflect, PaddingMode::kReplicate, PaddingMode::kCircular}[pick(0, 5)];
-  s.has_bias = pick(0, 1) == 1;
+  draw_layouts_padding_and_bias(s, family == 2, random, 2,
+                                {PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kZeros, PaddingMode::kReflect,
+                                 PaddingMode::kReplicate, PaddingMode::kCircular});
   if (!validate(s).ok()) return std::nullopt;
   const double macs = static_cast<double>(output_elements(s)) * static_cast<double>(s.c_in / s.groups) * s.kh * s.kw;
   if (macs > 2e7) return std::nullopt;
@@ -1362,13 +1370,8 @@ TEST(ScheduleTemplates, DefaultsAndRandomKnobsMatchTheReferenceOnNetworkSizedSpe
     const std::optional<ConvSpec> s = network_sized_random_spec(random);
     if (!s) continue;
     ++checked;
-    const SeededValues v = seeded_values(*s, static_cast<uint32_t>(attempt));
-    auto kernel = Runtime::global().get_kernel(*s, "host");
-    ASSERT_TRUE(kernel.ok()) << describe_spec(*s) << ": " << kernel.status().message();
-    Status status;
-    const std::vector<double> actual = run(*kernel, *s, v.src, v.wei, v.bias, &status);
-    ASSERT_TRUE(status.ok()) << kernel->schedule() << " on " << describe_spec(*s) << ": " << status.message();
-    EXPECT_LE(relative_error(actual, v.expected), 1e-4) << kernel->schedule() << " on " << describe_spec(*s);
+    expect_default_kernel_matches(*s, static_cast<uint32_t>(attempt));
+    if (HasFatalFailure()) return;
     const std::optional<ScheduleRequest> request = random_request(*s, random);
     ASSERT_TRUE(request.has_value()) << describe_spec(*s);
     EXPECT_TRUE(check_on_random_values(*s, *request, static_cast<uint32_t>(attempt), 1e-4)) << describe_spec(*s);
