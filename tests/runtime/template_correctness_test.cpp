@@ -419,7 +419,8 @@ int param_value(const std::string& params, const std::string& knob) {
 std::string default_params(const ConvSpec& s, const std::string& target, const std::string& template_name) {
   auto spaces = schedule_spaces(s, target);
   EXPECT_TRUE(spaces.ok()) << spaces.status().message();
-  for (const ScheduleSpace& space : spaces.ok() ? *spaces : std::vector<ScheduleSpace>{}) {
+  if (!spaces.ok()) return std::string();
+  for (const ScheduleSpace& space : *spaces) {
     if (space.is_default) {
       EXPECT_EQ(space.template_name, template_name);
       return space.defaults;
@@ -1322,8 +1323,9 @@ TEST(ScheduleTemplates, RandomKnobsOfApplicableTemplatesMatchTheReference) {
 // A seeded random spec of network sizes: channels up to 256 (the two-vector tiles,
 // input-channel chunks, oihw16o weights and channel-block tasks that the small specs
 // above seldom reach), images up to 80x80, every family (dense, grouped, depthwise
-// with a multiplier, transposed, pointwise), dilations up to 4; nothing when the draw
-// is not a valid spec or takes over 2e7 multiply-adds (the reference's time).
+// with a multiplier, transposed, and one-row kernels, mostly 1x1), dilations up to 4;
+// nothing when the draw is not a valid spec or takes over 2e7 multiply-adds (the
+// reference's time).
 std::optional<ConvSpec> network_sized_random_spec(std::mt19937& random) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(random); };
   auto channels = [&]() { return std::vector<int>{1, 3, 5, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 256}[pick(0, 13)]; };
